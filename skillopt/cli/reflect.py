@@ -1,0 +1,203 @@
+"""`skillopt-reflect`: one reflect step over a rollout directory, composed by Hydra.
+
+    skillopt-reflect                                   # bundled example, offline stand-in
+    skillopt-reflect reflect.minibatch_size=4 reflect.update_mode=rewrite
+    skillopt-reflect data=custom data.rollout_dir=runs/step_0003/rollout data.skill_path=skill.md
+    skillopt-reflect model=openai model.name=gpt-4.1-mini model.base_url=http://127.0.0.1:8000/v1
+    skillopt-reflect -m reflect.minibatch_size=4,8,16  # a sweep
+
+The output directory (Hydra's run dir) receives patches/, prompts/, trajectories/,
+llm_calls/ and summary.json. Running again into the same directory reuses every call whose
+request is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import skillopt
+from skillopt.cli import config as cfgmap
+from skillopt.cli.progress import ProgressBar
+from skillopt.engine.outcome import ReflectOutcome
+from skillopt.engine.output import summarize, write_outputs
+from skillopt.engine.prompts import PromptLibrary
+from skillopt.engine.reflect import run_reflect
+from skillopt.engine.rollout import load_rollout
+from skillopt.errors import ConfigError, SkillOptError
+from skillopt.llm.cache import CallCache
+from skillopt.llm.client import LLMClient
+from skillopt.llm.factory import make_backend
+from skillopt.llm.ledger import Ledger
+from skillopt.resources import conf_dir, prompts_dir
+
+log = logging.getLogger("skillopt.reflect")
+
+
+def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Run one reflect job into `out_dir` and return its summary."""
+    settings = cfgmap.reflect_settings(cfg)
+    data = cfgmap.plain(cfg.data, "data")
+    model = cfgmap.plain(cfg.model, "model")
+    context = cfgmap.plain(cfg.context, "context")
+    requests = cfgmap.request_settings(model)
+    price = cfgmap.price(model)
+
+    skill_path = Path(data["skill_path"]).expanduser()
+    if not skill_path.is_file():
+        raise ConfigError(f"data.skill_path: skill file not found: {skill_path}")
+    skill = skill_path.read_text(encoding="utf-8")
+    rollout = load_rollout(data["rollout_dir"], on_bad_record=data.get("on_bad_record", "error"))
+    prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=cfg.prompts.dirs or [])
+
+    client = None
+    if not settings.dry_run:
+        backend = make_backend(model["backend"], model)
+        if backend.name == "offline":
+            log.info(
+                "model=offline is a deterministic stand-in, not an optimizer: its items only exercise the pipeline"
+            )
+        client = LLMClient(
+            backend=backend,
+            ledger=Ledger(
+                price=price,
+                max_calls=model.get("max_calls"),
+                max_cost_usd=model.get("max_cost_usd"),
+            ),
+            cache=CallCache(out_dir / "llm_calls"),
+        )
+
+    log.info(
+        "reflect: %d trajectories (%d failures, %d successes) from %s; mode=%s M=%d L=%d seed=%s",
+        len(rollout.records),
+        len(rollout.failures),
+        len(rollout.successes),
+        rollout.root,
+        settings.update_mode,
+        settings.minibatch_size,
+        settings.edit_budget,
+        settings.seed,
+    )
+    if rollout.missing_conversation:
+        log.warning(
+            "%d trajectories have no conversation and are skipped: %s",
+            len(rollout.missing_conversation),
+            ", ".join(rollout.missing_conversation),
+        )
+    for bad in rollout.bad_records:
+        log.warning("skipped bad record %s: %s", bad.location, bad.reason)
+
+    progress = ProgressBar()
+    try:
+        outcome = run_reflect(
+            rollout=rollout,
+            skill=skill,
+            settings=settings,
+            requests=requests,
+            prompts=prompts,
+            client=client,
+            step_context=cfgmap.text_or_file(context, "step_buffer"),
+            meta_skill=cfgmap.text_or_file(context, "meta_skill"),
+            observer=progress,
+        )
+    finally:
+        progress.close()
+
+    summary = summarize(
+        outcome,
+        price=price,
+        extra={
+            "skillopt_version": skillopt.__version__,
+            "output_dir": str(out_dir),
+            "data": {
+                "name": data.get("name"),
+                "rollout_dir": str(rollout.root),
+                "skill_path": str(skill_path),
+            },
+            "model": {"backend": model["backend"], "name": model["name"]},
+            "settings": {
+                "minibatch_size": settings.minibatch_size,
+                "edit_budget": settings.edit_budget,
+                "update_mode": settings.update_mode,
+                "seed": settings.seed,
+                "failure_seed": settings.seed,
+                "success_seed": None if settings.seed is None else settings.seed + 1,
+                "workers": settings.workers,
+                "failure_only": settings.failure_only,
+                "max_trajectory_chars": settings.formatting.max_trajectory_chars,
+            },
+        },
+    )
+    write_outputs(outcome, out_dir, summary=summary)
+    _report(outcome, summary, out_dir)
+    return summary
+
+
+def _report(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path) -> None:
+    mb = summary["minibatches"]
+    payload = summary["payload"]
+    if outcome.dry_run:
+        est = summary["dry_run_estimate"]
+        log.info(
+            "dry run: %d requests written, ~%d prompt tokens, ~$%.4f input cost; nothing was called -> %s",
+            est["requests"],
+            est["prompt_tokens"],
+            est["input_cost_usd"],
+            out_dir,
+        )
+        return
+    llm = summary["llm"]
+    log.info(
+        "done: %d minibatches (%d ok, %d failed, %d empty, %d resumed), %d %s kept "
+        "(%d dropped, %d over budget); %d calls, %d cache hits, %d+%d tokens, $%.4f; %.2fs -> %s",
+        mb["total"],
+        mb["ok"],
+        mb["failed"],
+        mb["empty"],
+        mb["resumed"],
+        payload["items"],
+        outcome.spec.plural,
+        payload["dropped"],
+        payload["truncated_by_budget"],
+        llm["calls"],
+        llm["cache_hits"],
+        llm["prompt_tokens"],
+        llm["completion_tokens"],
+        llm["cost_usd"],
+        outcome.wall_s,
+        out_dir,
+    )
+    for failed in summary["failed_minibatches"]:
+        log.warning("failed: %s (%s) %s", failed["minibatch"], failed["reason"], failed["error"])
+
+
+cfgmap.register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="reflect")
+def _app(cfg: DictConfig) -> dict[str, Any]:
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        return reflect_job(cfg, out_dir)
+    except SkillOptError as exc:
+        log.error("%s", exc)
+        if hydra_cfg.mode == RunMode.RUN:
+            sys.exit(2)
+        raise  # in a sweep, Hydra records the job as failed and runs the others
+
+
+def main() -> None:
+    """Console entry point of `skillopt-reflect`."""
+    _app()
+
+
+if __name__ == "__main__":
+    main()

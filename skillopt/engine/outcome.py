@@ -1,0 +1,132 @@
+"""What a reflect run produced, as typed values: the engine returns these and never prints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from skillopt.engine.minibatch import Minibatch
+from skillopt.engine.modes import DroppedItem, ModeSpec
+
+Status = Literal["ok", "failed", "empty", "dry_run"]
+FailureReason = Literal["budget", "llm_error", "invalid_reply"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallInfo:
+    """One request sent (or answered from the cache) for a minibatch."""
+
+    key: str
+    cached: bool
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    retries: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MinibatchResult:
+    """The analyst's work on one minibatch.
+
+    `status`: ok (a valid reply), failed (`failure_reason` + `error` say why), empty (no
+    trajectory had a conversation, so no call), dry_run (request built, not sent).
+    """
+
+    minibatch: Minibatch
+    status: Status
+    shown_ids: tuple[str, ...]
+    skipped_ids: tuple[str, ...]
+    template: str
+    system: str
+    user: str
+    trajectories_text: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[DroppedItem] = field(default_factory=list)
+    truncated: int = 0
+    reply: dict[str, Any] | None = None
+    failure_reason: FailureReason | None = None
+    error: str | None = None
+    calls: list[CallInfo] = field(default_factory=list)
+    estimated_prompt_tokens: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.minibatch.name
+
+    @property
+    def resumed(self) -> bool:
+        """Every call was answered from the call cache."""
+        return bool(self.calls) and all(c.cached for c in self.calls)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c.prompt_tokens for c in self.calls if not c.cached)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.calls if not c.cached)
+
+    @property
+    def latency_s(self) -> float:
+        return sum(c.latency_s for c in self.calls if not c.cached)
+
+    def patch_document(self, spec: ModeSpec) -> dict[str, Any]:
+        """The patch file: the analyst's JSON with only the kept items, plus provenance."""
+        reply = dict(self.reply or {})
+        patch = dict(reply.get("patch") or {})
+        patch[spec.key] = self.items
+        reply["patch"] = patch
+        reply["source_type"] = self.minibatch.kind
+        reply["minibatch"] = self.name
+        reply["ids"] = list(self.shown_ids)
+        reply["validation"] = {
+            "dropped": [{"index": d.index, "reason": d.reason} for d in self.dropped],
+            "truncated_by_budget": self.truncated,
+        }
+        return reply
+
+
+class ReflectObserver(Protocol):
+    """Progress callbacks; the CLI draws a progress bar with them, tracking may log with them."""
+
+    def on_start(self, plan: list[Minibatch]) -> None: ...
+
+    def on_minibatch_done(self, result: MinibatchResult) -> None: ...
+
+
+class NullObserver:
+    """The default observer: does nothing."""
+
+    def on_start(self, plan: list[Minibatch]) -> None:
+        return None
+
+    def on_minibatch_done(self, result: MinibatchResult) -> None:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReflectOutcome:
+    """All minibatch results, ordered by minibatch name, plus what was read and what it cost."""
+
+    spec: ModeSpec
+    results: list[MinibatchResult]
+    trajectories_total: int
+    failures: int
+    successes: int
+    missing_conversation: list[str]
+    bad_records: list[dict[str, str]]
+    llm: dict[str, Any]
+    wall_s: float
+    dry_run: bool
+
+    def by_status(self, status: Status) -> list[MinibatchResult]:
+        return [r for r in self.results if r.status == status]
+
+    def op_counts(self) -> dict[str, int]:
+        """Payload items per kind: edit op in patch mode, suggestion type in rewrite mode."""
+        counter: Counter[str] = Counter()
+        for result in self.results:
+            for item in result.items:
+                counter[str(item.get("op") or item.get("type") or "candidate")] += 1
+        return dict(sorted(counter.items()))

@@ -1,0 +1,353 @@
+"""The reflect step: plan minibatches, ask the analysts, validate what they return.
+
+Requests are built first, in plan order; only the calls run in a thread pool. Results are
+ordered by minibatch name, so the outcome never depends on which call finished first.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from skillopt.engine.formatting import FormatSettings, format_block
+from skillopt.engine.jsonx import extract_json
+from skillopt.engine.minibatch import Minibatch, plan_minibatches
+from skillopt.engine.modes import (
+    ModeSpec,
+    UpdateMode,
+    apply_budget,
+    check_reply,
+    mode_spec,
+    reply_model,
+)
+from skillopt.engine.outcome import (
+    CallInfo,
+    MinibatchResult,
+    NullObserver,
+    ReflectObserver,
+    ReflectOutcome,
+)
+from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
+from skillopt.engine.rollout import RolloutSet
+from skillopt.errors import BudgetExhausted, ConfigError, LLMError, ReplyError
+from skillopt.llm.client import LLMClient
+from skillopt.llm.types import ChatRequest, estimate_tokens
+
+STAGE = "analyst"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReflectSettings:
+    """Reflect hyperparameters (`reflect.*` in config).
+
+    minibatch_size: trajectories per analyst call (M), default 8.
+    edit_budget: payload items kept per minibatch (L), default 4; < 0 keeps all.
+    update_mode: patch | rewrite_from_suggestions | full_rewrite_minibatch, or a SkillOpt alias.
+    seed: shuffles failures with Random(seed) and successes with Random(seed + 1); None keeps order.
+    workers: concurrent analyst calls, default 8.
+    failure_only: skip the success analysts.
+    dry_run: build and return every request without calling anything.
+    """
+
+    minibatch_size: int = 8
+    edit_budget: int = 4
+    update_mode: str = "patch"
+    seed: int | None = 42
+    workers: int = 8
+    failure_only: bool = False
+    dry_run: bool = False
+    formatting: FormatSettings = FormatSettings()
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"reflect.workers must be >= 1, got {self.workers}")
+        if self.minibatch_size < 1:
+            raise ConfigError(f"reflect.minibatch_size must be >= 1, got {self.minibatch_size}")
+        normalize = mode_spec(self.update_mode).mode.value  # raises ConfigError on unknown names
+        object.__setattr__(self, "update_mode", normalize)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestSettings:
+    """How analyst requests are made (`model.*` in config).
+
+    model: model name sent to the endpoint.
+    max_tokens: completion limit for patch and rewrite modes (16384).
+    full_rewrite_max_tokens: completion limit for full rewrites, which return a whole skill (64000).
+    temperature: None leaves the server default.
+    json_schema: also send the reply schema as a `json_schema` response format.
+    parse_retries: how often a reply that does not parse or validate is asked for again (2).
+    """
+
+    model: str
+    max_tokens: int = 16384
+    full_rewrite_max_tokens: int = 64000
+    temperature: float | None = None
+    json_schema: bool = False
+    parse_retries: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Prepared:
+    minibatch: Minibatch
+    shown_ids: tuple[str, ...]
+    skipped_ids: tuple[str, ...]
+    template: str
+    system: str
+    user: str
+    trajectories_text: str
+    request: ChatRequest | None
+
+
+def _retry_message(error: str) -> str:
+    return (
+        f"That reply could not be used: {error}. Answer again with exactly one JSON object in the "
+        "format the system message specifies, and nothing outside it."
+    )
+
+
+class _Analyst:
+    """Turns one prepared minibatch into a result: call, parse, validate, ask again if needed."""
+
+    def __init__(
+        self,
+        *,
+        client: LLMClient,
+        spec: ModeSpec,
+        settings: ReflectSettings,
+        requests: RequestSettings,
+    ):
+        self.client = client
+        self.spec = spec
+        self.settings = settings
+        self.requests = requests
+
+    def run(self, job: _Prepared) -> MinibatchResult:
+        assert job.request is not None
+        base = dict(
+            minibatch=job.minibatch,
+            shown_ids=job.shown_ids,
+            skipped_ids=job.skipped_ids,
+            template=job.template,
+            system=job.system,
+            user=job.user,
+            trajectories_text=job.trajectories_text,
+            estimated_prompt_tokens=estimate_tokens(job.request.chars),
+        )
+        calls: list[CallInfo] = []
+        request = job.request
+        error = ""
+        for _attempt in range(self.requests.parse_retries + 1):
+            try:
+                result = self.client.complete(request, stage=STAGE)
+            except BudgetExhausted as exc:
+                return MinibatchResult(
+                    status="failed", failure_reason="budget", error=str(exc), calls=calls, **base
+                )
+            except LLMError as exc:
+                return MinibatchResult(
+                    status="failed", failure_reason="llm_error", error=str(exc), calls=calls, **base
+                )
+            response = result.response
+            calls.append(
+                CallInfo(
+                    key=result.key,
+                    cached=result.cached,
+                    prompt_tokens=response.prompt_tokens,
+                    completion_tokens=response.completion_tokens,
+                    latency_s=response.latency_s,
+                    retries=response.retries,
+                )
+            )
+            try:
+                checked = check_reply(extract_json(response.text), self.spec)
+            except ReplyError as exc:
+                error = str(exc)
+                request = ChatRequest(
+                    model=request.model,
+                    messages=(
+                        *request.messages,
+                        {"role": "assistant", "content": response.text},
+                        {"role": "user", "content": _retry_message(error)},
+                    ),
+                    max_tokens=request.max_tokens,
+                    reply_format=request.reply_format,
+                    temperature=request.temperature,
+                    response_schema=request.response_schema,
+                )
+                continue
+            kept = apply_budget(
+                checked.items, spec=self.spec, edit_budget=self.settings.edit_budget
+            )
+            support = len(job.shown_ids)
+            items = [
+                {**item, "source_type": job.minibatch.kind, "support_count": support}
+                for item in kept
+            ]
+            return MinibatchResult(
+                status="ok",
+                items=items,
+                dropped=checked.dropped,
+                truncated=len(checked.items) - len(kept),
+                reply=checked.reply,
+                calls=calls,
+                **base,
+            )
+        return MinibatchResult(
+            status="failed",
+            failure_reason="invalid_reply",
+            error=f"no usable reply after {len(calls)} attempts: {error}",
+            calls=calls,
+            **base,
+        )
+
+
+def _prepare(
+    minibatch: Minibatch,
+    *,
+    rollout: RolloutSet,
+    skill: str,
+    spec: ModeSpec,
+    settings: ReflectSettings,
+    requests: RequestSettings,
+    prompts: PromptLibrary,
+    step_context: str,
+    meta_skill: str,
+) -> _Prepared:
+    shown = [rollout.trajectories[i] for i in minibatch.ids if i in rollout.trajectories]
+    skipped = tuple(i for i in minibatch.ids if i not in rollout.trajectories)
+    template = prompts.get(template_name(spec, minibatch.kind))
+    block = format_block(shown, settings.formatting)
+    user = build_user_message(
+        skill=skill,
+        spec=spec,
+        kind=minibatch.kind,
+        edit_budget=settings.edit_budget,
+        trajectories_block=block,
+        trajectory_count=len(shown),
+        step_context=step_context,
+        meta_skill=meta_skill,
+    )
+    request = None
+    if shown:
+        schema = None
+        if requests.json_schema:
+            model = reply_model(spec, minibatch.kind)
+            schema = {"name": model.__name__, "schema": model.model_json_schema(), "strict": False}
+        full = spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH
+        request = ChatRequest(
+            model=requests.model,
+            messages=(
+                {"role": "system", "content": template.text},
+                {"role": "user", "content": user},
+            ),
+            max_tokens=requests.full_rewrite_max_tokens if full else requests.max_tokens,
+            reply_format=f"{minibatch.kind}:{spec.mode.value}",
+            temperature=requests.temperature,
+            response_schema=schema,
+        )
+    return _Prepared(
+        minibatch=minibatch,
+        shown_ids=tuple(t.id for t in shown),
+        skipped_ids=skipped,
+        template=template.name,
+        system=template.text,
+        user=user,
+        trajectories_text=block,
+        request=request,
+    )
+
+
+def run_reflect(
+    *,
+    rollout: RolloutSet,
+    skill: str,
+    settings: ReflectSettings,
+    requests: RequestSettings,
+    prompts: PromptLibrary,
+    client: LLMClient | None,
+    step_context: str = "",
+    meta_skill: str = "",
+    observer: ReflectObserver | None = None,
+) -> ReflectOutcome:
+    """Run the analysts over every minibatch of `rollout` and return validated payloads.
+
+    `client` may be None only for a dry run. A minibatch whose call fails is recorded as failed
+    with its reason; the others go on.
+    """
+    if client is None and not settings.dry_run:
+        raise ConfigError("an LLM client is required unless reflect.dry_run=true")
+    observer = observer or NullObserver()
+    started = time.perf_counter()
+    spec = mode_spec(settings.update_mode)
+    plan = plan_minibatches(
+        rollout.records,
+        minibatch_size=settings.minibatch_size,
+        seed=settings.seed,
+        failure_only=settings.failure_only,
+    )
+    jobs = [
+        _prepare(
+            mb,
+            rollout=rollout,
+            skill=skill,
+            spec=spec,
+            settings=settings,
+            requests=requests,
+            prompts=prompts,
+            step_context=step_context,
+            meta_skill=meta_skill,
+        )
+        for mb in plan
+    ]
+    observer.on_start(plan)
+
+    results: dict[str, MinibatchResult] = {}
+
+    def finish(result: MinibatchResult) -> None:
+        results[result.name] = result
+        observer.on_minibatch_done(result)
+
+    pending = []
+    for job in jobs:
+        if job.request is None or settings.dry_run:
+            finish(
+                MinibatchResult(
+                    minibatch=job.minibatch,
+                    status="empty" if job.request is None else "dry_run",
+                    shown_ids=job.shown_ids,
+                    skipped_ids=job.skipped_ids,
+                    template=job.template,
+                    system=job.system,
+                    user=job.user,
+                    trajectories_text=job.trajectories_text,
+                    estimated_prompt_tokens=estimate_tokens(job.request.chars)
+                    if job.request
+                    else 0,
+                )
+            )
+        else:
+            pending.append(job)
+
+    if pending:
+        assert client is not None
+        analyst = _Analyst(client=client, spec=spec, settings=settings, requests=requests)
+        with ThreadPoolExecutor(max_workers=min(settings.workers, len(pending))) as pool:
+            futures = [pool.submit(analyst.run, job) for job in pending]
+            for future in as_completed(futures):
+                finish(future.result())
+
+    ordered = [results[name] for name in sorted(results)]
+    return ReflectOutcome(
+        spec=spec,
+        results=ordered,
+        trajectories_total=len(rollout.records),
+        failures=len(rollout.failures),
+        successes=len(rollout.successes),
+        missing_conversation=list(rollout.missing_conversation),
+        bad_records=[{"location": b.location, "reason": b.reason} for b in rollout.bad_records],
+        llm=client.ledger.summary() if client is not None else {},
+        wall_s=time.perf_counter() - started,
+        dry_run=settings.dry_run,
+    )

@@ -1,0 +1,115 @@
+"""The optimizer on any OpenAI-compatible chat-completions endpoint, through the official SDK.
+
+Transport retries are the SDK's own: exponential backoff with jitter for 408/409/429/5xx and
+connection errors, honouring `Retry-After`; 400/401/403/404 are never retried. The API key is
+read from the environment variable named in config and is held only by the SDK client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Literal
+
+from skillopt.errors import ConfigError, LLMError
+from skillopt.llm.types import ChatRequest, ChatResponse
+
+TokenParam = Literal["max_completion_tokens", "max_tokens"]
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class OpenAIBackend:
+    """One shared SDK client; thread-safe, so the reflect workers call it concurrently."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        token_param: TokenParam = "max_completion_tokens",
+    ) -> None:
+        if token_param not in ("max_completion_tokens", "max_tokens"):
+            raise ConfigError(
+                f"model.token_param must be max_completion_tokens or max_tokens, not {token_param!r}"
+            )
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise ConfigError(
+                f"environment variable {api_key_env} is not set; export the API key there "
+                f"(or name another variable with model.api_key_env)"
+            )
+        import openai  # deferred: the offline path never pays for it
+
+        self._openai = openai
+        self._base_url = base_url or "https://api.openai.com/v1"
+        self._timeout_s = timeout_s
+        self._max_retries = max_retries
+        self._token_param = token_param
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        )
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [dict(m) for m in request.messages],
+            self._token_param: request.max_tokens,
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.response_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": request.response_schema,
+            }
+        openai = self._openai
+        started = time.perf_counter()
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            retryable = status in (408, 409, 429) or status >= 500
+            tried = f" after {self._max_retries} retries" if retryable else " (not retried)"
+            hint = (
+                " check the API key in the environment variable named by model.api_key_env"
+                if status in (401, 403)
+                else ""
+            )
+            raise LLMError(
+                f"HTTP {status} from {self._base_url}{tried}: {_short(exc.message)}{hint}",
+                retryable=retryable,
+                status=status,
+            ) from None
+        except openai.APITimeoutError:
+            raise LLMError(
+                f"no reply from {self._base_url} within {self._timeout_s:g}s (timed out {self._max_retries + 1} times)",
+                retryable=True,
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise LLMError(
+                f"cannot reach {self._base_url} after {self._max_retries} retries: {_short(exc.__cause__ or exc)}",
+                retryable=True,
+            ) from None
+        latency = time.perf_counter() - started
+        completion = raw.parse()
+        if not completion.choices:
+            raise LLMError(f"reply from {self._base_url} has no choices", retryable=True)
+        choice = completion.choices[0]
+        usage = completion.usage
+        return ChatResponse(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=latency,
+            retries=raw.retries_taken,
+            model=completion.model or request.model,
+            extra={"finish_reason": choice.finish_reason},
+        )
