@@ -61,7 +61,10 @@ def scored_rows(n_fail: int, n_succ: int) -> list[dict[str, Any]]:
         }
         for i in range(n_fail)
     ]
-    rows += [{"id": f"s{i:03d}", "hard": 1, "soft": 1.0, "task_type": "qa"} for i in range(n_succ)]
+    rows += [
+        {"id": f"s{i:03d}", "hard": 1, "soft": 1.0, "task_type": f"type{i % 3}"}
+        for i in range(n_succ)
+    ]
     return rows
 
 

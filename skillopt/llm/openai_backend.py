@@ -23,9 +23,10 @@ def _short(text: Any, limit: int = 300) -> str:
 
 
 class OpenAIBackend:
-    """One shared SDK client; thread-safe, so the reflect workers call it concurrently."""
+    """One shared SDK client; thread-safe, so the reflect workers call it concurrently.
 
-    name = "openai"
+    `name` includes the endpoint, so call records from another server never answer for this one.
+    """
 
     def __init__(
         self,
@@ -49,13 +50,19 @@ class OpenAIBackend:
         import openai  # deferred: the offline path never pays for it
 
         self._openai = openai
-        self._base_url = base_url or "https://api.openai.com/v1"
         self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._token_param = token_param
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
         )
+        self._api_key = api_key
+        # The SDK may take the URL from OPENAI_BASE_URL; report and key on the one it really uses.
+        self._base_url = str(self._client.base_url).rstrip("/")
+        self.name = f"openai:{self._base_url}"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***")
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         kwargs: dict[str, Any] = {
@@ -77,25 +84,26 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             status = exc.status_code
             retryable = status in (408, 409, 429) or status >= 500
-            tried = f" after {self._max_retries} retries" if retryable else " (not retried)"
+            tried = f" (up to {self._max_retries} retries)" if retryable else " (not retried)"
             hint = (
-                " check the API key in the environment variable named by model.api_key_env"
+                "; check the API key in the environment variable named by model.api_key_env"
                 if status in (401, 403)
                 else ""
             )
             raise LLMError(
-                f"HTTP {status} from {self._base_url}{tried}: {_short(exc.message)}{hint}",
+                f"HTTP {status} from {self._base_url}{tried}: {self._redact(_short(exc.message))}{hint}",
                 retryable=retryable,
                 status=status,
             ) from None
         except openai.APITimeoutError:
             raise LLMError(
-                f"no reply from {self._base_url} within {self._timeout_s:g}s (timed out {self._max_retries + 1} times)",
+                f"no reply from {self._base_url} within {self._timeout_s:g}s (up to {self._max_retries} retries)",
                 retryable=True,
             ) from None
         except openai.APIConnectionError as exc:
             raise LLMError(
-                f"cannot reach {self._base_url} after {self._max_retries} retries: {_short(exc.__cause__ or exc)}",
+                f"cannot reach {self._base_url} (up to {self._max_retries} retries): "
+                f"{self._redact(_short(exc.__cause__ or exc))}",
                 retryable=True,
             ) from None
         latency = time.perf_counter() - started

@@ -79,6 +79,7 @@ class ChatResponse:
             "latency_s": self.latency_s,
             "retries": self.retries,
             "model": self.model,
+            "extra": dict(self.extra),
         }
 
     @classmethod
@@ -91,11 +92,15 @@ class ChatResponse:
             latency_s=float(data.get("latency_s", 0.0)),
             retries=int(data.get("retries", 0)),
             model=data.get("model", ""),
+            extra=dict(data.get("extra") or {}),
         )
 
 
 class ChatBackend(Protocol):
-    """Answers one chat request. Raises `skillopt.errors.LLMError` when it cannot."""
+    """Answers one chat request. Raises `skillopt.errors.LLMError` when it cannot.
+
+    `name` identifies the backend (and, where it matters, the endpoint) in call-record keys.
+    """
 
     name: str
 

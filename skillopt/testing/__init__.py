@@ -1,0 +1,1 @@
+"""Test and benchmark utilities: a local OpenAI-compatible chat-completions server."""
