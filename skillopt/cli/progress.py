@@ -8,12 +8,12 @@ import sys
 from tqdm import tqdm
 
 from skillopt.engine.minibatch import Minibatch
-from skillopt.engine.outcome import MinibatchResult
+from skillopt.engine.outcome import MinibatchResult, NullObserver
 
 log = logging.getLogger("skillopt.reflect")
 
 
-class ProgressBar:
+class ProgressBar(NullObserver):
     """A ReflectObserver: one tick per finished minibatch; failures are logged as they happen."""
 
     def __init__(self) -> None:

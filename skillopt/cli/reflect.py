@@ -26,8 +26,9 @@ from omegaconf import DictConfig
 import skillopt
 from skillopt.cli import config as cfgmap
 from skillopt.cli.progress import ProgressBar
-from skillopt.engine.outcome import ReflectOutcome
-from skillopt.engine.output import summarize, write_outputs
+from skillopt.engine.modes import mode_spec
+from skillopt.engine.outcome import Observers, ReflectOutcome
+from skillopt.engine.output import OutputWriter, summarize
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
 from skillopt.engine.rollout import load_rollout
@@ -95,6 +96,7 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         log.warning("skipped bad record %s: %s", bad.location, bad.reason)
 
     progress = ProgressBar()
+    writer = OutputWriter(out_dir, spec=mode_spec(settings.update_mode))
     try:
         outcome = run_reflect(
             rollout=rollout,
@@ -105,7 +107,7 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             client=client,
             step_context=cfgmap.text_or_file(context, "step_buffer"),
             meta_skill=cfgmap.text_or_file(context, "meta_skill"),
-            observer=progress,
+            observer=Observers(progress, writer),
         )
     finally:
         progress.close()
@@ -135,7 +137,7 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             },
         },
     )
-    write_outputs(outcome, out_dir, summary=summary)
+    writer.finish(summary)
     _report(outcome, summary, out_dir)
     return summary
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from skillopt.engine.minibatch import Minibatch
 from skillopt.engine.modes import DroppedItem, ModeSpec
+from skillopt.llm.types import ChatRequest, estimate_tokens
 
 Status = Literal["ok", "failed", "empty", "dry_run"]
 FailureReason = Literal["budget", "llm_error", "invalid_reply"]
@@ -23,6 +24,29 @@ class CallInfo:
     completion_tokens: int
     latency_s: float
     retries: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedMinibatch:
+    """A minibatch's request before it is sent. `request` is None when no trajectory had a
+    conversation (nothing to ask)."""
+
+    minibatch: Minibatch
+    shown_ids: tuple[str, ...]
+    skipped_ids: tuple[str, ...]
+    template: str
+    system: str
+    user: str
+    trajectories_text: str
+    request: ChatRequest | None
+
+    @property
+    def name(self) -> str:
+        return self.minibatch.name
+
+    @property
+    def estimated_prompt_tokens(self) -> int:
+        return estimate_tokens(self.request.chars) if self.request is not None else 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,17 +116,41 @@ class ReflectObserver(Protocol):
 
     def on_start(self, plan: list[Minibatch]) -> None: ...
 
+    def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None: ...
+
     def on_minibatch_done(self, result: MinibatchResult) -> None: ...
 
 
 class NullObserver:
-    """The default observer: does nothing."""
+    """The default observer: does nothing. Subclass it to handle only some events."""
 
     def on_start(self, plan: list[Minibatch]) -> None:
         return None
 
+    def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None:
+        return None
+
     def on_minibatch_done(self, result: MinibatchResult) -> None:
         return None
+
+
+class Observers(NullObserver):
+    """Several observers as one, called in order."""
+
+    def __init__(self, *observers: ReflectObserver) -> None:
+        self.observers = observers
+
+    def on_start(self, plan: list[Minibatch]) -> None:
+        for observer in self.observers:
+            observer.on_start(plan)
+
+    def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None:
+        for observer in self.observers:
+            observer.on_minibatch_ready(prepared)
+
+    def on_minibatch_done(self, result: MinibatchResult) -> None:
+        for observer in self.observers:
+            observer.on_minibatch_done(result)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from skillopt.atomic import write_json, write_text
-from skillopt.engine.outcome import ReflectOutcome
+from skillopt.engine.modes import ModeSpec
+from skillopt.engine.outcome import MinibatchResult, NullObserver, PreparedMinibatch, ReflectOutcome
 from skillopt.llm.ledger import Price
 
 DERIVED_DIRS = ("patches", "prompts", "trajectories")
@@ -84,24 +85,53 @@ def summarize(
     return summary
 
 
-def write_outputs(outcome: ReflectOutcome, out_dir: str | Path, *, summary: dict[str, Any]) -> None:
-    out = Path(out_dir)
-    keep: dict[str, set[str]] = {d: set() for d in DERIVED_DIRS}
-    for result in outcome.results:
-        name = result.name
-        write_text(out / "trajectories" / f"{name}.md", result.trajectories_text + "\n")
-        write_text(out / "prompts" / f"{name}.md", _prompt_markdown(result.system, result.user))
-        write_text(out / "prompts" / "system" / f"{result.template}.md", result.system)
-        keep["trajectories"].add(f"{name}.md")
-        keep["prompts"].update({f"{name}.md", f"system/{result.template}.md"})
+class OutputWriter(NullObserver):
+    """Writes each minibatch's files as soon as they exist, then the summary at the end.
+
+    As an observer it writes prompts and trajectories when a request is built and the patch when
+    the reply is validated, so file I/O overlaps with calls in flight. `finish` removes files
+    that this run did not produce and writes `summary.json`.
+    """
+
+    def __init__(self, out_dir: str | Path, *, spec: ModeSpec) -> None:
+        self.out = Path(out_dir)
+        self.spec = spec
+        self._written: dict[str, set[str]] = {d: set() for d in DERIVED_DIRS}
+
+    def on_minibatch_ready(self, prepared: PreparedMinibatch | MinibatchResult) -> None:
+        name = prepared.name
+        write_text(self.out / "trajectories" / f"{name}.md", prepared.trajectories_text + "\n")
+        write_text(
+            self.out / "prompts" / f"{name}.md", _prompt_markdown(prepared.system, prepared.user)
+        )
+        system = f"system/{prepared.template}.md"
+        if system not in self._written["prompts"]:
+            write_text(self.out / "prompts" / system, prepared.system)
+        self._written["trajectories"].add(f"{name}.md")
+        self._written["prompts"].update({f"{name}.md", system})
+
+    def on_minibatch_done(self, result: MinibatchResult) -> None:
         if result.status == "ok":
-            write_json(out / "patches" / f"{name}.json", result.patch_document(outcome.spec))
-            keep["patches"].add(f"{name}.json")
-    for folder, names in keep.items():
-        root = out / folder
-        if not root.is_dir():
-            continue
-        for path in root.rglob("*"):
-            if path.is_file() and path.relative_to(root).as_posix() not in names:
-                path.unlink()
-    write_json(out / "summary.json", summary)
+            write_json(
+                self.out / "patches" / f"{result.name}.json", result.patch_document(self.spec)
+            )
+            self._written["patches"].add(f"{result.name}.json")
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        for folder, names in self._written.items():
+            root = self.out / folder
+            if not root.is_dir():
+                continue
+            for path in root.rglob("*"):
+                if path.is_file() and path.relative_to(root).as_posix() not in names:
+                    path.unlink()
+        write_json(self.out / "summary.json", summary)
+
+
+def write_outputs(outcome: ReflectOutcome, out_dir: str | Path, *, summary: dict[str, Any]) -> None:
+    """Write a finished outcome in one go (what OutputWriter does during a run)."""
+    writer = OutputWriter(out_dir, spec=outcome.spec)
+    for result in outcome.results:
+        writer.on_minibatch_ready(result)
+        writer.on_minibatch_done(result)
+    writer.finish(summary)

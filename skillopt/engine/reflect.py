@@ -25,6 +25,7 @@ from skillopt.engine.outcome import (
     CallInfo,
     MinibatchResult,
     NullObserver,
+    PreparedMinibatch,
     ReflectObserver,
     ReflectOutcome,
 )
@@ -32,7 +33,7 @@ from skillopt.engine.prompts import PromptLibrary, build_user_message, template_
 from skillopt.engine.rollout import RolloutSet
 from skillopt.errors import BudgetExhausted, ConfigError, LLMError, ReplyError
 from skillopt.llm.client import LLMClient
-from skillopt.llm.types import ChatRequest, estimate_tokens
+from skillopt.llm.types import ChatRequest
 
 STAGE = "analyst"
 
@@ -88,18 +89,6 @@ class RequestSettings:
     parse_retries: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Prepared:
-    minibatch: Minibatch
-    shown_ids: tuple[str, ...]
-    skipped_ids: tuple[str, ...]
-    template: str
-    system: str
-    user: str
-    trajectories_text: str
-    request: ChatRequest | None
-
-
 def _retry_message(error: str) -> str:
     return (
         f"That reply could not be used: {error}. Answer again with exactly one JSON object in the "
@@ -123,7 +112,7 @@ class _Analyst:
         self.settings = settings
         self.requests = requests
 
-    def run(self, job: _Prepared) -> MinibatchResult:
+    def run(self, job: PreparedMinibatch) -> MinibatchResult:
         assert job.request is not None
         base = dict(
             minibatch=job.minibatch,
@@ -133,7 +122,7 @@ class _Analyst:
             system=job.system,
             user=job.user,
             trajectories_text=job.trajectories_text,
-            estimated_prompt_tokens=estimate_tokens(job.request.chars),
+            estimated_prompt_tokens=job.estimated_prompt_tokens,
         )
         calls: list[CallInfo] = []
         request = job.request
@@ -214,7 +203,7 @@ def _prepare(
     prompts: PromptLibrary,
     step_context: str,
     meta_skill: str,
-) -> _Prepared:
+) -> PreparedMinibatch:
     shown = [rollout.trajectories[i] for i in minibatch.ids if i in rollout.trajectories]
     skipped = tuple(i for i in minibatch.ids if i not in rollout.trajectories)
     template = prompts.get(template_name(spec, minibatch.kind))
@@ -234,7 +223,11 @@ def _prepare(
         schema = None
         if requests.json_schema:
             model = reply_model(spec, minibatch.kind)
-            schema = {"name": model.__name__, "schema": model.model_json_schema(), "strict": False}
+            schema = {
+                "name": f"{minibatch.kind}_{spec.mode.value}",
+                "schema": model.model_json_schema(),
+                "strict": False,
+            }
         full = spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH
         request = ChatRequest(
             model=requests.model,
@@ -247,7 +240,7 @@ def _prepare(
             temperature=requests.temperature,
             response_schema=schema,
         )
-    return _Prepared(
+    return PreparedMinibatch(
         minibatch=minibatch,
         shown_ids=tuple(t.id for t in shown),
         skipped_ids=skipped,
@@ -287,56 +280,51 @@ def run_reflect(
         seed=settings.seed,
         failure_only=settings.failure_only,
     )
-    jobs = [
-        _prepare(
-            mb,
-            rollout=rollout,
-            skill=skill,
-            spec=spec,
-            settings=settings,
-            requests=requests,
-            prompts=prompts,
-            step_context=step_context,
-            meta_skill=meta_skill,
-        )
-        for mb in plan
-    ]
     observer.on_start(plan)
-
     results: dict[str, MinibatchResult] = {}
 
     def finish(result: MinibatchResult) -> None:
         results[result.name] = result
         observer.on_minibatch_done(result)
 
-    pending = []
-    for job in jobs:
-        if job.request is None or settings.dry_run:
-            finish(
-                MinibatchResult(
-                    minibatch=job.minibatch,
-                    status="empty" if job.request is None else "dry_run",
-                    shown_ids=job.shown_ids,
-                    skipped_ids=job.skipped_ids,
-                    template=job.template,
-                    system=job.system,
-                    user=job.user,
-                    trajectories_text=job.trajectories_text,
-                    estimated_prompt_tokens=estimate_tokens(job.request.chars)
-                    if job.request
-                    else 0,
-                )
-            )
-        else:
-            pending.append(job)
-
-    if pending:
-        assert client is not None
+    analyst = None
+    if client is not None and not settings.dry_run:
         analyst = _Analyst(client=client, spec=spec, settings=settings, requests=requests)
-        with ThreadPoolExecutor(max_workers=min(settings.workers, len(pending))) as pool:
-            futures = [pool.submit(analyst.run, job) for job in pending]
-            for future in as_completed(futures):
-                finish(future.result())
+    # Each call is submitted as soon as its request is built; the observer's work on a built
+    # request (writing prompts, say) then overlaps with the calls already in flight.
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+        futures = []
+        for minibatch in plan:
+            job = _prepare(
+                minibatch,
+                rollout=rollout,
+                skill=skill,
+                spec=spec,
+                settings=settings,
+                requests=requests,
+                prompts=prompts,
+                step_context=step_context,
+                meta_skill=meta_skill,
+            )
+            if job.request is not None and analyst is not None:
+                futures.append(pool.submit(analyst.run, job))
+            observer.on_minibatch_ready(job)
+            if job.request is None or analyst is None:
+                finish(
+                    MinibatchResult(
+                        minibatch=job.minibatch,
+                        status="empty" if job.request is None else "dry_run",
+                        shown_ids=job.shown_ids,
+                        skipped_ids=job.skipped_ids,
+                        template=job.template,
+                        system=job.system,
+                        user=job.user,
+                        trajectories_text=job.trajectories_text,
+                        estimated_prompt_tokens=job.estimated_prompt_tokens,
+                    )
+                )
+        for future in as_completed(futures):
+            finish(future.result())
 
     ordered = [results[name] for name in sorted(results)]
     return ReflectOutcome(
