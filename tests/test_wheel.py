@@ -35,6 +35,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True)
     # The dependencies come from the test environment through a .pth file (appended after the new
     # venv's own site-packages, so nothing is downloaded again); skillopt comes only from the wheel.
     inner = subprocess.run(
@@ -44,7 +45,6 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
         check=True,
     ).stdout.strip()
     Path(inner, "outer_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
     where = subprocess.run(
