@@ -27,7 +27,12 @@ class Run:
 def run_reflect(
     cwd: Path, *overrides: str, out: str = "out", env: dict[str, str] | None = None
 ) -> Run:
-    """`skillopt-reflect hydra.run.dir=<out> <overrides>` in `cwd`; stdout and stderr combined."""
+    """`skillopt-reflect hydra.run.dir=<out> <overrides>` in `cwd`; stdout and stderr combined.
+
+    Tracking is off unless an override chooses it, so tests of other things skip MLflow's start-up.
+    """
+    if not any(o.startswith(("tracking=", "tracking.")) for o in overrides):
+        overrides = ("tracking=off", *overrides)
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "skillopt.cli.reflect", f"hydra.run.dir={out}", *overrides],

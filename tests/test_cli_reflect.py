@@ -205,9 +205,9 @@ def test_prompt_override_dir_and_context_files(tmp_path):
         ),
     ],
 )
-def test_config_errors_are_one_line_and_exit_2(tmp_path, overrides, message):
+def test_config_errors_are_one_line_and_exit_non_zero(tmp_path, overrides, message):
     run = run_reflect(tmp_path, *overrides)
-    assert run.returncode == 2, run.output
+    assert run.returncode == 1, run.output
     assert message in run.output
     assert "Traceback" not in run.output
 
@@ -218,7 +218,7 @@ def test_bad_results_line_names_file_and_line_then_skip_lists_it(tmp_path):
     root = write_rollout(tmp_path / "rollout", scored_rows(3, 2), raw_lines=["{broken"])
     args = ["data=custom", f"data.rollout_dir={root}", f"data.skill_path={skill}"]
     run = run_reflect(tmp_path, *args)
-    assert run.returncode == 2
+    assert run.returncode == 1
     assert f"{root}/results.jsonl:6: not valid JSON" in run.output and "Traceback" not in run.output
     run = run_reflect(tmp_path, *args, "data.on_bad_record=skip")
     assert run.returncode == 0, run.output

@@ -14,13 +14,13 @@ request is unchanged.
 from __future__ import annotations
 
 import logging
-import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 import skillopt
@@ -37,7 +37,10 @@ from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
 from skillopt.llm.factory import make_backend
 from skillopt.llm.ledger import Ledger
+from skillopt.llm.replay import ReplayBackend
+from skillopt.llm.types import ChatBackend
 from skillopt.resources import conf_dir, prompts_dir
+from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.reflect")
 
@@ -60,11 +63,14 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     client = None
     if not settings.dry_run:
-        backend = make_backend(model["backend"], model)
+        backend = _backend(model, cfg)
         if backend.name == "offline":
             log.info(
                 "model=offline is a deterministic stand-in, not an optimizer: its items only exercise the pipeline"
             )
+        if model["backend"] == "replay" and model.get("name") is None:
+            requests = replace(requests, model=backend.model_name)
+        tracker = active_tracker()
         client = LLMClient(
             backend=backend,
             ledger=Ledger(
@@ -73,6 +79,7 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 max_cost_usd=model.get("max_cost_usd"),
             ),
             cache=CallCache(out_dir / "llm_calls"),
+            listeners=tracker.call_listeners() if tracker is not None else (),
         )
 
     log.info(
@@ -142,6 +149,29 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def _backend(model: dict[str, Any], cfg: DictConfig) -> ChatBackend:
+    if model["backend"] != "replay":
+        return make_backend(model["backend"], model)
+    from skillopt.tracking.replay import fetch_call_records
+    from skillopt.tracking.settings import tracking_settings
+
+    tracking = tracking_settings(cfg)
+    if not tracking.enabled:
+        raise ConfigError(
+            "model=replay fetches the recorded calls through MLflow; it needs tracking enabled"
+        )
+    records, params = fetch_call_records(str(model["run_id"]), tracking_uri=tracking.uri)
+    backend = ReplayBackend(
+        records_dir=records,
+        source=f"run {model['run_id']}",
+        model_name=params.get("model.name", ""),
+    )
+    log.info(
+        "replaying %d recorded calls of run %s (%s)", len(backend), model["run_id"], backend.name
+    )
+    return backend
+
+
 def _report(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path) -> None:
     mb = summary["minibatches"]
     payload = summary["payload"]
@@ -185,15 +215,18 @@ cfgmap.register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="reflect")
 def _app(cfg: DictConfig) -> dict[str, Any]:
-    hydra_cfg = HydraConfig.get()
-    out_dir = Path(hydra_cfg.runtime.output_dir)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         return reflect_job(cfg, out_dir)
     except SkillOptError as exc:
         log.error("%s", exc)
-        if hydra_cfg.mode == RunMode.RUN:
-            sys.exit(2)
-        raise  # in a sweep, Hydra records the job as failed and runs the others
+        # Hydra prints a compact error as one line; the job is recorded as failed (its MLflow run
+        # too) and, in a sweep, the other jobs still run.
+        raise JobError(str(exc)) from None
+
+
+class JobError(CompactHydraException):
+    """A SkillOptError surfaced through Hydra without a traceback."""
 
 
 def main() -> None:

@@ -67,7 +67,10 @@ def summarize(
                 "ids": list(r.minibatch.ids),
                 "skipped_ids": list(r.skipped_ids),
                 "status": r.status,
-                "items": len(r.items),
+                "payload_items": len(r.items),
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "latency_s": round(r.latency_s, 4),
             }
             for r in results
         ],

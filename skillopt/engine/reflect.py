@@ -129,7 +129,7 @@ class _Analyst:
         error = ""
         for _attempt in range(self.requests.parse_retries + 1):
             try:
-                result = self.client.complete(request, stage=STAGE)
+                result = self.client.complete(request, stage=STAGE, label=job.name)
             except BudgetExhausted as exc:
                 return MinibatchResult(
                     status="failed", failure_reason="budget", error=str(exc), calls=calls, **base

@@ -1,0 +1,124 @@
+"""What of a job's config becomes MLflow params, tags and logged config copies (no MLflow here).
+
+Params are a curated set: every knob that shapes a minibatch or a budget, plus every key named
+in the job's overrides. Values that are lists, mappings or longer than MLflow's 6000-character
+limit are not params; they are written to an artifact instead. Keys that look like secrets are
+redacted wherever the config is copied.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+PARAM_MAX_CHARS = 6000
+REDACTED = "***redacted***"
+_SECRET_KEY = re.compile(r"(^|[._-])(api[_-]?key|token|secret|password)$", re.IGNORECASE)
+# `model.api_key=...` inside override lists and Hydra's override_dirname
+_SECRET_ASSIGNMENT = re.compile(
+    r"((?:^|[,\s])[+~]*[\w.-]*(?:api[_-]?key|token|secret|password)=)([^,\s]*)", re.IGNORECASE
+)
+
+CURATED_PARAMS = (
+    "reflect.minibatch_size",
+    "reflect.edit_budget",
+    "reflect.update_mode",
+    "reflect.seed",
+    "reflect.failure_seed",
+    "reflect.success_seed",
+    "reflect.failure_only",
+    "reflect.workers",
+    "reflect.max_trajectory_chars",
+    "model.backend",
+    "model.name",
+    "data.rollout_dir",
+    "data.skill_path",
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True for keys such as `api_key`, `model.openai_api_key`, `hf_token`, `db.password`."""
+    return bool(_SECRET_KEY.search(str(key)))
+
+
+def redact(value: Any) -> Any:
+    """A plain copy of a config value with every secret-looking key's value replaced."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if is_secret_key(k) and v is not None else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, value)
+    return value
+
+
+def redacted_yaml(node: Any) -> str:
+    return OmegaConf.to_yaml(OmegaConf.create(redact(node)))
+
+
+def override_key(override: str) -> tuple[str, str]:
+    """`+reflect.x=1` -> (`reflect.x`, `1`); `~key` -> (`key`, ``)."""
+    body = override.lstrip("+~")
+    key, _, value = body.partition("=")
+    key = key.split("@", 1)[0].strip()
+    return key, value.strip()
+
+
+def run_name(overrides: list[str], *, exclude: tuple[str, ...] = ("reflect.seed",)) -> str:
+    """A readable name from the job's overrides (seed left out, so seeds of one setting group), or
+    `default`."""
+    parts = []
+    for override in overrides:
+        key, value = override_key(override)
+        if key in exclude or key.startswith("hydra.") or key.startswith("tracking"):
+            continue
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}" if "." in key else f"{key}={value}")
+    return ",".join(parts) or "default"
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    if key == "reflect.update_mode":
+        from skillopt.engine.modes import normalize_update_mode
+
+        return normalize_update_mode(OmegaConf.select(cfg, key)).value
+    if key == "reflect.failure_seed":
+        return OmegaConf.select(cfg, "reflect.seed")
+    if key == "reflect.success_seed":
+        seed = OmegaConf.select(cfg, "reflect.seed")
+        return None if seed is None else int(seed) + 1
+    return OmegaConf.select(cfg, key, throw_on_missing=False)
+
+
+def job_params(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(params, too_long): curated keys plus overridden keys as strings; values that cannot be
+    params come back in `too_long` (key -> text) for an artifact."""
+    keys = list(CURATED_PARAMS)
+    group_choices: dict[str, str] = {}
+    for override in overrides:
+        key, value = override_key(override)
+        if not key or key.startswith("hydra.") or key in keys:
+            continue
+        keys.append(key)
+        group_choices[key] = value
+    params: dict[str, str] = {}
+    too_long: dict[str, str] = {}
+    for key in keys:
+        value = _value(cfg, key)
+        if isinstance(value, DictConfig):  # a config group choice such as model=openai
+            value = group_choices.get(key, "")
+        elif isinstance(value, ListConfig):
+            too_long[key] = OmegaConf.to_yaml(value)
+            continue
+        text = REDACTED if is_secret_key(key) else ("None" if value is None else str(value))
+        if len(text) > PARAM_MAX_CHARS:
+            too_long[key] = text
+            continue
+        params[key] = text
+    return params, too_long

@@ -1,0 +1,36 @@
+"""Fetch an earlier run's call records through MLflow, for the replay backend."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from skillopt.errors import ConfigError
+
+
+def fetch_call_records(run_id: str, *, tracking_uri: str) -> tuple[Path, dict[str, Any]]:
+    """Download `llm_calls/` of `run_id`; return the local folder and the run's params."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise ConfigError(
+            f"model.run_id: no run {run_id!r} in {tracking_uri} ({exc.error_code})"
+        ) from None
+    target = Path(tempfile.mkdtemp(prefix=f"skillopt-replay-{run_id[:8]}-"))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path="llm_calls",
+            dst_path=str(target),
+            tracking_uri=tracking_uri,
+        )
+    except (MlflowException, OSError) as exc:
+        raise ConfigError(
+            f"model.run_id: run {run_id} has no llm_calls/ artifacts to replay ({exc})"
+        ) from None
+    return Path(local), dict(run.data.params)

@@ -1,0 +1,386 @@
+"""One MLflow run per job: opened before the task, filled and closed after it.
+
+Everything goes through `MlflowClient` with explicit run ids, never the fluent active-run
+stack, so sequential jobs in one process cannot leak an active run into each other and worker
+threads can log without one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+import skillopt
+from skillopt.atomic import write_json, write_text
+from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name
+from skillopt.tracking.provenance import command_line, git_state
+from skillopt.tracking.settings import TrackingSettings
+from skillopt.tracking.store import client_for, ensure_experiment
+
+log = logging.getLogger("skillopt.tracking")
+
+RUN_FILE = Path(".skillopt") / "mlflow_run.json"
+LONG_PARAMS_DIR = Path(".skillopt") / "params"
+OUTPUT_FOLDERS = ("patches", "prompts", "trajectories", "llm_calls")
+TAG_MAX_CHARS = 5000
+
+_active: RunTracker | None = None
+
+
+def active_tracker() -> RunTracker | None:
+    """The tracker of the job running in this process, if tracking is on."""
+    return _active
+
+
+def rollout_digest(rollout_dir: Path) -> str:
+    """sha256 over results.jsonl and every conversation.json, in a fixed order (16 hex chars)."""
+    digest = hashlib.sha256()
+    results = rollout_dir / "results.jsonl"
+    digest.update(results.read_bytes() if results.is_file() else b"")
+    for path in sorted((rollout_dir / "predictions").glob("*/conversation.json")):
+        digest.update(path.parent.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The run's metrics, named as in the README (`llm.prompt_tokens`, `minibatches.failed`, ...)."""
+    traj, mb, payload, llm = (
+        summary["trajectories"],
+        summary["minibatches"],
+        summary["payload"],
+        summary["llm"],
+    )
+    metrics: dict[str, float] = {
+        "trajectories.total": traj["total"],
+        "trajectories.failures": traj["failures"],
+        "trajectories.successes": traj["successes"],
+        "trajectories.skipped": traj["skipped"],
+        "minibatches.total": mb["total"],
+        "minibatches.failure": mb["failure"],
+        "minibatches.success": mb["success"],
+        "minibatches.failed": mb["failed"],
+        "minibatches.resumed": mb["resumed"],
+        "payload.items": payload["items"],
+        "payload.dropped": payload["dropped"],
+        "payload.truncated": payload["truncated_by_budget"],
+        "reflect.wall_s": summary["wall_s"],
+    }
+    for kind, count in payload["by_kind"].items():
+        metrics[f"payload.{payload['key']}.{kind}"] = count
+    for name in (
+        "calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "retries",
+        "cache_hits",
+    ):
+        metrics[f"llm.{name}"] = llm.get(name, 0)
+    metrics["llm.latency_p50_s"] = llm.get("latency_p50_s", 0.0)
+    metrics["llm.latency_max_s"] = llm.get("latency_max_s", 0.0)
+    return metrics
+
+
+def _note(summary: dict[str, Any]) -> str:
+    data, settings, mb, payload = (
+        summary["data"],
+        summary["settings"],
+        summary["minibatches"],
+        summary["payload"],
+    )
+    traj = summary["trajectories"]
+    return (
+        f"Reflect on {data['name']} ({traj['total']} trajectories: {traj['failures']} failures, "
+        f"{traj['successes']} successes, {traj['skipped']} skipped) with {summary['model']['backend']}:"
+        f"{summary['model']['name']}. Mode {settings['update_mode']}, M={settings['minibatch_size']}, "
+        f"L={settings['edit_budget']}, seed={settings['seed']}. {mb['ok']}/{mb['total']} minibatches ok, "
+        f"{mb['failed']} failed; {payload['items']} {payload['key']} kept."
+    )
+
+
+class RunTracker:
+    """The MLflow run of one job. Create with `start`, end with `finish`."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        settings: TrackingSettings,
+        run_id: str,
+        experiment_id: str,
+        out_dir: Path,
+    ):
+        self.client = client
+        self.settings = settings
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.out_dir = out_dir
+        self._listeners: list[Any] = []
+        self._done = False
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        cfg: DictConfig,
+        settings: TrackingSettings,
+        out_dir: Path,
+        overrides: list[str],
+        parent_run_id: str | None = None,
+        sweep_id: str | None = None,
+        job_num: int | None = None,
+    ) -> RunTracker:
+        from mlflow.entities import Param, RunTag
+
+        global _active
+        client = client_for(settings.uri)
+        experiment_id = ensure_experiment(client, settings.experiment)
+        overrides = [str(o) for o in redact(list(overrides))]
+        params, too_long = job_params(cfg, overrides)
+        run_id, logged = _resumable(
+            client, out_dir=out_dir, settings=settings, experiment_id=experiment_id, params=params
+        )
+        if run_id is not None:
+            client.update_run(run_id, status="RUNNING")
+            log.info("tracking: resuming MLflow run %s (found in %s)", run_id, out_dir / RUN_FILE)
+        else:
+            tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+            run = client.create_run(
+                experiment_id, run_name=settings.run_name or run_name(overrides), tags=tags
+            )
+            run_id = run.info.run_id
+            write_json(
+                out_dir / RUN_FILE,
+                {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": settings.uri},
+            )
+        commit, dirty = git_state()
+        seed = OmegaConf.select(cfg, "reflect.seed")
+        tags = {
+            "skillopt.overrides": json.dumps(overrides),
+            "skillopt.git_commit": commit,
+            "skillopt.git_dirty": dirty,
+            "skillopt.version": skillopt.__version__,
+            "skillopt.output_dir": str(out_dir.resolve()),
+            "skillopt.command": command_line(),
+            "skillopt.seed": str(seed),
+            "skillopt.failure_seed": str(seed),
+            "skillopt.success_seed": str(None if seed is None else int(seed) + 1),
+        }
+        if sweep_id is not None:
+            tags["skillopt.sweep_id"] = sweep_id
+        if job_num is not None:
+            tags["skillopt.job_num"] = str(job_num)
+        if OmegaConf.select(cfg, "model.backend") == "replay":
+            tags["skillopt.replay_of"] = str(OmegaConf.select(cfg, "model.run_id"))
+        new_params = [Param(k, v) for k, v in params.items() if k not in logged]
+        client.log_batch(
+            run_id, params=new_params, tags=[RunTag(k, v[:TAG_MAX_CHARS]) for k, v in tags.items()]
+        )
+        for key, text in too_long.items():
+            write_text(out_dir / LONG_PARAMS_DIR / f"{key}.txt", text)
+        _redact_hydra_files(out_dir / ".hydra")
+        tracker = cls(
+            client=client,
+            settings=settings,
+            run_id=run_id,
+            experiment_id=experiment_id,
+            out_dir=out_dir,
+        )
+        _active = tracker
+        atexit.register(tracker.abandon)
+        log.info(
+            "tracking: MLflow run %s in experiment '%s' at %s",
+            run_id,
+            settings.experiment,
+            settings.uri,
+        )
+        return tracker
+
+    def call_listeners(self) -> list[Any]:
+        """Listeners for the LLM client: one trace per call when `trace_llm_calls` is on."""
+        if self.settings.trace_llm_calls and not self._listeners:
+            from skillopt.tracking.traces import MlflowTraceListener
+
+            self._listeners.append(
+                MlflowTraceListener(run_id=self.run_id, experiment_id=self.experiment_id)
+            )
+        return list(self._listeners)
+
+    def finish(self, *, summary: dict[str, Any] | None, error: BaseException | None) -> None:
+        """Log metrics, tables, inputs and artifacts, then end the run FINISHED (or FAILED with the error)."""
+        from mlflow.entities import Metric, RunTag
+
+        global _active
+        if self._done:
+            return
+        client, run_id = self.client, self.run_id
+        for listener in self._listeners:
+            listener.flush()
+        tags: list[RunTag] = []
+        if summary is not None:
+            timestamp = _now_ms()
+            metrics = [
+                Metric(k, float(v), timestamp, 0) for k, v in summary_metrics(summary).items()
+            ]
+            tags.append(RunTag("mlflow.note.content", _note(summary)))
+            client.log_batch(run_id, metrics=metrics, tags=tags)
+            self._log_table(summary)
+            self._log_dataset(summary)
+        if error is not None:
+            client.set_tag(
+                run_id, "skillopt.error", f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
+            )
+        self._log_artifacts(summary)
+        client.set_terminated(run_id, "FINISHED" if error is None else "FAILED")
+        self._done = True
+        if _active is self:
+            _active = None
+        atexit.unregister(self.abandon)
+
+    def abandon(self) -> None:
+        """At interpreter exit, a run that was never finished was interrupted: end it KILLED."""
+        global _active
+        if self._done:
+            return
+        self._done = True
+        self.client.set_tag(self.run_id, "skillopt.error", "interrupted before the job finished")
+        self.client.set_terminated(self.run_id, "KILLED")
+        if _active is self:
+            _active = None
+
+    def _log_table(self, summary: dict[str, Any]) -> None:
+        rows = summary["plan"]
+        table = {
+            "minibatch": [r["minibatch"] for r in rows],
+            "kind": [r["kind"] for r in rows],
+            "ids": [",".join(r["ids"]) for r in rows],
+            "items": [len(r["ids"]) for r in rows],
+            "status": [r["status"] for r in rows],
+            "payload_items": [r["payload_items"] for r in rows],
+            "prompt_tokens": [r["prompt_tokens"] for r in rows],
+            "completion_tokens": [r["completion_tokens"] for r in rows],
+            "latency_s": [r["latency_s"] for r in rows],
+        }
+        existing = {a.path for a in self.client.list_artifacts(self.run_id, "tables")}
+        if "tables/minibatches.json" in existing:
+            # log_table appends to an existing table; a resumed run replaces it instead.
+            self.client.log_dict(
+                self.run_id,
+                {
+                    "columns": list(table),
+                    "data": [list(r) for r in zip(*table.values(), strict=True)],
+                },
+                "tables/minibatches.json",
+            )
+        else:
+            self.client.log_table(self.run_id, data=table, artifact_file="tables/minibatches.json")
+
+    def _log_dataset(self, summary: dict[str, Any]) -> None:
+        from mlflow.data.dataset_source_registry import get_registered_sources
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        rollout_dir = Path(summary["data"]["rollout_dir"])
+        source_cls = next(
+            s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource"
+        )
+        dataset = MetaDataset(
+            source=source_cls(str(rollout_dir)),
+            name=str(summary["data"]["name"] or rollout_dir.name),
+            digest=rollout_digest(rollout_dir),
+        )
+        context = InputTag(key="mlflow.data.context", value="reflect")
+        self.client.log_inputs(
+            self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])]
+        )
+
+    def _log_artifacts(self, summary: dict[str, Any] | None) -> None:
+        client, run_id, out = self.client, self.run_id, self.out_dir
+        for folder in OUTPUT_FOLDERS:
+            if (out / folder).is_dir():
+                client.log_artifacts(run_id, str(out / folder), folder)
+        if (out / "summary.json").is_file():
+            client.log_artifact(run_id, str(out / "summary.json"))
+        if (out / LONG_PARAMS_DIR).is_dir():
+            client.log_artifacts(run_id, str(out / LONG_PARAMS_DIR), "params")
+        with tempfile.TemporaryDirectory(prefix="skillopt-artifacts-") as tmp:
+            staging = Path(tmp)
+            skill_path = Path(summary["data"]["skill_path"]) if summary else None
+            if skill_path is not None and skill_path.is_file():
+                (staging / "skill").mkdir()
+                shutil.copyfile(skill_path, staging / "skill" / "skill.md")
+                client.log_artifacts(run_id, str(staging / "skill"), "skill")
+            hydra_dir = out / ".hydra"
+            if hydra_dir.is_dir():
+                (staging / "hydra").mkdir()
+                for path in sorted(hydra_dir.glob("*.yaml")):
+                    (staging / "hydra" / path.name).write_text(redacted_yaml(OmegaConf.load(path)))
+                client.log_artifacts(run_id, str(staging / "hydra"), "hydra")
+            logs = sorted(out.glob("*.log"))
+            if logs:
+                (staging / "logs").mkdir()
+                for path in logs:
+                    shutil.copyfile(path, staging / "logs" / path.name)
+                client.log_artifacts(run_id, str(staging / "logs"), "logs")
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _resumable(
+    client: Any,
+    *,
+    out_dir: Path,
+    settings: TrackingSettings,
+    experiment_id: str,
+    params: dict[str, str],
+) -> tuple[str | None, dict[str, str]]:
+    """(run id, its params) of the run recorded in `out_dir`, if it can be continued."""
+    from mlflow.exceptions import MlflowException
+
+    path = out_dir / RUN_FILE
+    if not path.is_file():
+        return None, {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        run = client.get_run(recorded["run_id"])
+    except (json.JSONDecodeError, KeyError, MlflowException) as exc:
+        log.warning(
+            "tracking: cannot continue the run recorded in %s (%s); starting a new run", path, exc
+        )
+        return None, {}
+    if recorded.get("tracking_uri") != settings.uri or run.info.experiment_id != experiment_id:
+        log.info(
+            "tracking: %s names a run in another store or experiment; starting a new run", path
+        )
+        return None, {}
+    logged = dict(run.data.params)
+    changed = sorted(k for k, v in params.items() if k in logged and logged[k] != v)
+    if changed:
+        log.warning(
+            "tracking: the config changed since run %s (%s); starting a new run",
+            run.info.run_id,
+            ", ".join(changed),
+        )
+        return None, {}
+    return run.info.run_id, logged
+
+
+def _redact_hydra_files(hydra_dir: Path) -> None:
+    """Rewrite Hydra's saved configs with secret-looking values redacted, if any were present."""
+    for path in hydra_dir.glob("*.yaml"):
+        loaded = OmegaConf.load(path)
+        original = OmegaConf.to_container(loaded, resolve=False)
+        if redact(original) != original:
+            write_text(path, redacted_yaml(loaded))
