@@ -1,14 +1,21 @@
 #!/usr/bin/env python
-"""Benchmark the reflect step against a local OpenAI-compatible server with a fixed latency.
+"""Benchmark the reflect job against a local OpenAI-compatible server with a fixed latency.
 
     python scripts/bench_reflect.py                 # 256 trajectories, M=8 -> 32 calls, 16 workers, 0.5 s
-    python scripts/bench_reflect.py --latency 1.0 --workers 8 --repeats 3
+    python scripts/bench_reflect.py --tracking      # also: the overhead of MLflow tracking
+    python scripts/bench_reflect.py --latency 1.0 --workers 8 --repeats 5
 
 The server runs in its own process (so it does not share this interpreter's GIL) and answers
-every call after `--latency` seconds. The floor for C calls on W workers is
-ceil(C / W) * latency; the script prints the measured wall time of the reflect job (load the
-rollout, build requests, call, validate, write outputs; no call cache) and its ratio to the
-floor. Target: ratio <= 1.10.
+every call after `--latency` seconds. The job is the real one (`skillopt.cli.reflect.reflect_job`
+on a config composed by Hydra): load the rollout, build requests, call, validate, write outputs,
+with a fresh output directory (no call cache) each time.
+
+- floor: ceil(calls / workers) * latency; ratio = wall / floor (target <= 1.10).
+- --tracking: each repeat also runs the job with MLflow tracking as the Hydra callback does it
+  (open the run, trace every call, log params/metrics/artifacts/table/dataset, close the run)
+  into a SQLite store; overhead = (wall with tracking - wall without) / wall without
+  (target <= 10%). Process start-up, `import mlflow` and creating the store are one-time costs
+  paid in a warm-up run and reported separately, not in the per-job overhead.
 """
 
 from __future__ import annotations
@@ -27,13 +34,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from skillopt.engine.output import summarize, write_outputs  # noqa: E402
-from skillopt.engine.prompts import PromptLibrary  # noqa: E402
-from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect  # noqa: E402
-from skillopt.engine.rollout import load_rollout  # noqa: E402
-from skillopt.llm import CallCache, Ledger, LLMClient, Price  # noqa: E402
-from skillopt.llm.openai_backend import OpenAIBackend  # noqa: E402
-from skillopt.resources import prompts_dir  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from skillopt.cli.reflect import reflect_job  # noqa: E402
+from skillopt.resources import conf_dir  # noqa: E402
 
 KEY_ENV = "SKILLOPT_BENCH_KEY"
 REPLY_FROM = os.environ.get("BENCH_REPLY_FROM", "offline")
@@ -95,28 +99,67 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     return proc, json.loads(line)["base_url"]
 
 
-def run_once(rollout_dir: Path, out_dir: Path, base_url: str, args: argparse.Namespace) -> dict:
+def compose_job(
+    tmp: Path, rollout_dir: Path, base_url: str, args: argparse.Namespace, *, tracking: bool
+):
+    skill = tmp / "skill.md"
+    skill.write_text("# Skill\n\n## Answer format\n- Answer briefly.\n")
+    local_store = f"sqlite:///{tmp / 'mlflow.db'}"
+    overrides = [
+        "data=custom",
+        f"data.rollout_dir={rollout_dir}",
+        f"data.skill_path={skill}",
+        "model=openai",
+        f"model.base_url={base_url}",
+        f"model.api_key_env={KEY_ENV}",
+        "model.max_retries=0",
+        f"reflect.minibatch_size={args.minibatch_size}",
+        f"reflect.workers={args.workers}",
+        "tracking=local" if tracking else "tracking=off",
+        f"tracking.uri={args.tracking_uri or local_store}",
+    ]
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("reflect", overrides=overrides), overrides
+
+
+def run_once(cfg, overrides: list[str], out_dir: Path, *, tracking: bool) -> dict:
+    """One job, timed from before the run is opened to after it is closed."""
     started = time.perf_counter()
-    rollout = load_rollout(rollout_dir)
-    client = LLMClient(
-        backend=OpenAIBackend(base_url=base_url, api_key_env=KEY_ENV, timeout_s=60, max_retries=0),
-        ledger=Ledger(),
-        cache=CallCache(out_dir / "llm_calls"),
-    )
-    outcome = run_reflect(
-        rollout=rollout,
-        skill="# Skill\n\n## Answer format\n- Answer briefly.\n",
-        settings=ReflectSettings(
-            minibatch_size=args.minibatch_size, workers=args.workers, edit_budget=4
-        ),
-        requests=RequestSettings(model="bench-model"),
-        prompts=PromptLibrary(builtin_dir=prompts_dir()),
-        client=client,
-    )
-    write_outputs(outcome, out_dir, summary=summarize(outcome, price=Price()))
-    wall = time.perf_counter() - started
-    failed = len(outcome.by_status("failed"))
-    return {"wall_s": wall, "calls": outcome.llm["calls"], "failed_minibatches": failed}
+    tracker = None
+    if tracking:
+        from skillopt.tracking.run import RunTracker
+        from skillopt.tracking.settings import tracking_settings
+
+        tracker = RunTracker.start(
+            cfg=cfg, settings=tracking_settings(cfg), out_dir=out_dir, overrides=overrides
+        )
+    summary = reflect_job(cfg, out_dir)
+    if tracker is not None:
+        tracker.finish(summary=summary, error=None)
+    return {
+        "wall_s": time.perf_counter() - started,
+        "calls": summary["llm"]["calls"],
+        "failed": summary["minibatches"]["failed"],
+    }
+
+
+def tracking_report(
+    timings: dict[str, list[dict]], floor: float, one_time: dict[str, float], store: str
+) -> dict:
+    off = statistics.median(r["wall_s"] for r in timings["off"])
+    on = statistics.median(r["wall_s"] for r in timings["on"])
+    return {
+        "tracking": {
+            "wall_s_without": round(off, 4),
+            "wall_s_with": round(on, 4),
+            "wall_s_with_runs": [round(r["wall_s"], 4) for r in timings["on"]],
+            "ratio_with_tracking_to_floor": round(on / floor, 4),
+            "overhead": round((on - off) / off, 4),
+            "target_overhead": 0.10,
+            "one_time": one_time,
+            "store": store,
+        }
+    }
 
 
 def main() -> int:
@@ -130,22 +173,40 @@ def main() -> int:
         "--latency", type=float, default=0.5, help="seconds the server waits per call"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--tracking", action="store_true", help="also measure MLflow tracking overhead"
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="store to track into (default: a fresh SQLite file)"
+    )
     args = parser.parse_args()
 
     os.environ[KEY_ENV] = "bench-not-a-secret"
     proc, base_url = start_server(args.latency)
+    timings: dict[str, list[dict]] = {"off": [], "on": []}
+    one_time: dict[str, float] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="skillopt-bench-") as tmp:
-            rollout_dir = synthetic_rollout(Path(tmp) / "rollout", args.trajectories)
-            run_once(rollout_dir, Path(tmp) / "warmup", base_url, args)  # imports, connections
-            runs = [
-                run_once(rollout_dir, Path(tmp) / f"run{i}", base_url, args)
-                for i in range(args.repeats)
-            ]
+        with tempfile.TemporaryDirectory(prefix="skillopt-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            rollout_dir = synthetic_rollout(tmp / "rollout", args.trajectories)
+            modes = ["off", "on"] if args.tracking else ["off"]
+            jobs = {
+                m: compose_job(tmp, rollout_dir, base_url, args, tracking=m == "on") for m in modes
+            }
+            for mode in modes:  # warm-up: imports, connections, the store's creation
+                began = time.perf_counter()
+                run_once(*jobs[mode], tmp / f"warmup-{mode}", tracking=mode == "on")
+                one_time[f"first_job_{mode}_s"] = round(time.perf_counter() - began, 3)
+            for i in range(args.repeats):
+                for mode in modes:  # interleaved, so drift hits both alike
+                    timings[mode].append(
+                        run_once(*jobs[mode], tmp / f"run{i}-{mode}", tracking=mode == "on")
+                    )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
+    runs = timings["off"]
     calls = runs[0]["calls"]
     floor = math.ceil(calls / args.workers) * args.latency
     walls = [r["wall_s"] for r in runs]
@@ -163,7 +224,14 @@ def main() -> int:
                 "wall_s_runs": [round(w, 4) for w in walls],
                 "ratio": round(wall / floor, 4),
                 "target_ratio": 1.10,
-                "failed_minibatches": max(r["failed_minibatches"] for r in runs),
+                "failed_minibatches": max(r["failed"] for r in runs),
+                **(
+                    tracking_report(
+                        timings, floor, one_time, args.tracking_uri or "sqlite (a fresh local file)"
+                    )
+                    if args.tracking
+                    else {}
+                ),
             },
             indent=2,
         )

@@ -45,18 +45,29 @@ def run_reflect(
     return Run(returncode=proc.returncode, output=proc.stdout + proc.stderr, out_dir=cwd / out)
 
 
-def run_sweep(cwd: Path, *overrides: str, sweep_dir: str = "sweep", env: dict[str, str] | None = None) -> Run:
+def run_sweep(
+    cwd: Path, *overrides: str, sweep_dir: str = "sweep", env: dict[str, str] | None = None
+) -> Run:
     """`skillopt-reflect -m hydra.sweep.dir=<sweep_dir> <overrides>` in `cwd` (tracking as configured)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "skillopt.cli.reflect", "-m", f"hydra.sweep.dir={sweep_dir}", *overrides],
+        [
+            sys.executable,
+            "-m",
+            "skillopt.cli.reflect",
+            "-m",
+            f"hydra.sweep.dir={sweep_dir}",
+            *overrides,
+        ],
         cwd=cwd,
         env=full_env,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    return Run(returncode=proc.returncode, output=proc.stdout + proc.stderr, out_dir=cwd / sweep_dir)
+    return Run(
+        returncode=proc.returncode, output=proc.stdout + proc.stderr, out_dir=cwd / sweep_dir
+    )
 
 
 def runs_by_name(tracking_uri: str, experiment: str = "skillopt-reflect") -> dict[str, Any]:
@@ -67,3 +78,13 @@ def runs_by_name(tracking_uri: str, experiment: str = "skillopt-reflect") -> dic
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no experiment {experiment} in {tracking_uri}"
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id], max_results=1000)}
+
+
+def all_runs(tracking_uri: str, experiment: str = "skillopt-reflect") -> list[Any]:
+    """All runs of `experiment` (run names repeat across seeds, so this is a list)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment} in {tracking_uri}"
+    return client.search_runs([exp.experiment_id], max_results=1000)

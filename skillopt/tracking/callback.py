@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from skillopt.atomic import write_json
+from skillopt.tracking.params import redact_saved_configs
 from skillopt.tracking.settings import tracking_settings
 
 log = logging.getLogger("skillopt.tracking")
@@ -54,7 +55,9 @@ class MlflowCallback(Callback):
         client = client_for(settings.uri)
         experiment_id = ensure_experiment(client, settings.experiment)
         sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_id = sweep_dir.name
+        sweep_id = str(
+            config.hydra.sweep.dir
+        )  # e.g. multirun/reflect/2026-11-26/10-28-11: unique per store
         commit, dirty = git_state()
         overrides = [str(o) for o in redact(list(config.hydra.overrides.task))]
         run = client.create_run(
@@ -81,12 +84,14 @@ class MlflowCallback(Callback):
         log.info("tracking: sweep %s -> parent MLflow run %s", sweep_id, run_id)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hydra_cfg = config.hydra
+        out_dir = Path(hydra_cfg.runtime.output_dir)
+        redact_saved_configs(out_dir / ".hydra")
         settings = tracking_settings(config)
         if not settings.enabled:
             return
         from skillopt.tracking.run import RunTracker
 
-        hydra_cfg = config.hydra
         parent_run_id = sweep_id = job_num = None
         if hydra_cfg.mode == RunMode.MULTIRUN:
             sweep_dir = Path(hydra_cfg.sweep.dir)
@@ -99,7 +104,7 @@ class MlflowCallback(Callback):
         self._tracker = RunTracker.start(
             cfg=config,
             settings=settings,
-            out_dir=Path(hydra_cfg.runtime.output_dir),
+            out_dir=out_dir,
             overrides=list(hydra_cfg.overrides.task),
             parent_run_id=parent_run_id,
             sweep_id=sweep_id,
@@ -118,6 +123,7 @@ class MlflowCallback(Callback):
             tracker.finish(summary=None, error=job_return._return_value)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        redact_saved_configs(Path(config.hydra.sweep.dir))
         self._close_parent()
 
     def _close_parent(self) -> None:

@@ -9,9 +9,12 @@ redacted wherever the config is copied.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from skillopt.atomic import write_text
 
 PARAM_MAX_CHARS = 6000
 REDACTED = "***redacted***"
@@ -122,3 +125,13 @@ def job_params(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, str], d
             continue
         params[key] = text
     return params, too_long
+
+
+def redact_saved_configs(folder: Path) -> None:
+    """Rewrite the YAML files Hydra saved in `folder` (`.hydra/`, `multirun.yaml`) if any holds a
+    secret-looking value. Hydra writes them before any callback could filter them."""
+    for path in folder.glob("*.yaml"):
+        loaded = OmegaConf.load(path)
+        original = OmegaConf.to_container(loaded, resolve=False)
+        if redact(original) != original:
+            write_text(path, redacted_yaml(loaded))

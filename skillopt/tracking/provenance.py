@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from skillopt.resources import PACKAGE_DIR
+from skillopt.tracking.params import redact
 
 
 def git_state(path: Path = PACKAGE_DIR) -> tuple[str, str]:
@@ -33,10 +34,11 @@ def git_state(path: Path = PACKAGE_DIR) -> tuple[str, str]:
 
 
 def command_line() -> str:
-    """The command as typed, shell-quoted (the console script name instead of the module path)."""
+    """The command as typed, shell-quoted (the console script name instead of the module path),
+    with secret-looking assignments redacted."""
     argv = list(sys.argv)
     if argv and argv[0].endswith(("reflect.py", "__main__.py")):
         argv[0] = "skillopt-reflect"
     else:
         argv[0] = Path(argv[0]).name
-    return shlex.join(argv)
+    return redact(shlex.join(argv))

@@ -186,7 +186,6 @@ class RunTracker:
         )
         for key, text in too_long.items():
             write_text(out_dir / LONG_PARAMS_DIR / f"{key}.txt", text)
-        _redact_hydra_files(out_dir / ".hydra")
         tracker = cls(
             client=client,
             settings=settings,
@@ -223,7 +222,7 @@ class RunTracker:
             return
         client, run_id = self.client, self.run_id
         for listener in self._listeners:
-            listener.flush()
+            listener.close()
         tags: list[RunTag] = []
         if summary is not None:
             timestamp = _now_ms()
@@ -375,12 +374,3 @@ def _resumable(
         )
         return None, {}
     return run.info.run_id, logged
-
-
-def _redact_hydra_files(hydra_dir: Path) -> None:
-    """Rewrite Hydra's saved configs with secret-looking values redacted, if any were present."""
-    for path in hydra_dir.glob("*.yaml"):
-        loaded = OmegaConf.load(path)
-        original = OmegaConf.to_container(loaded, resolve=False)
-        if redact(original) != original:
-            write_text(path, redacted_yaml(loaded))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
 
 from skillopt.llm.client import CallEvent
 
@@ -12,18 +15,47 @@ log = logging.getLogger("skillopt.tracking")
 class MlflowTraceListener:
     """A CallListener that records one trace (a single CHAT_MODEL span) per call.
 
-    Traces are linked to the run through the `mlflow.sourceRun` trace metadata rather than the
-    thread's active run, so calls made on worker threads land in the right run.
+    Calls end on many worker threads; their traces are written by one exporter thread, in the
+    order the calls ended, while the remaining calls are still waiting on the network. (Writing
+    a trace is CPU work in the tracking store's client; several writers at once only contend.)
+    Traces are linked to the run through the `mlflow.sourceRun` trace metadata, not a thread's
+    active run. A failed call is recorded too, as a span with status ERROR.
     """
 
     def __init__(self, *, run_id: str, experiment_id: str) -> None:
+        # Our exporter thread already keeps trace writing off the calls' path; MLflow's own async
+        # queue on top of it would only defer the work to the end of the job.
+        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
         import mlflow
 
         self._mlflow = mlflow
         self.run_id = run_id
         self.experiment_id = experiment_id
+        self._queue: queue.SimpleQueue[CallEvent | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._export_loop, name="skillopt-trace-export", daemon=True
+        )
+        self._thread.start()
 
     def on_call(self, event: CallEvent) -> None:
+        self._queue.put(event)
+
+    def close(self) -> None:
+        """Write every trace handed over so far, then stop the exporter thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _export_loop(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            try:
+                self._export(event)
+            except Exception:  # noqa: BLE001 - the exporter must outlive one bad trace; it is logged
+                log.exception("could not record a trace for call %s", event.key)
+
+    def _export(self, event: CallEvent) -> None:
         from mlflow.entities import SpanType
         from mlflow.exceptions import MlflowException
         from mlflow.tracing.constant import SpanAttributeKey, TraceMetadataKey
@@ -67,6 +99,3 @@ class MlflowTraceListener:
                 )
         except MlflowException as exc:
             log.warning("could not record a trace for call %s: %s", event.key, exc)
-
-    def flush(self) -> None:
-        self._mlflow.flush_trace_async_logging()

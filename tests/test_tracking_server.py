@@ -1,0 +1,209 @@
+"""Tracking against a real `mlflow server` process: a sweep logged over HTTP, and the local
+default store read by a bare `mlflow server` started in the same directory."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_helpers import run_reflect, run_sweep
+from tests.mlflow_server import MlflowServer, start_mlflow_server
+
+EXPERIMENT = "skillopt-reflect"
+# No telemetry from the app's MLflow client either.
+QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+
+CURATED_KEYS = (
+    "reflect.minibatch_size",
+    "reflect.update_mode",
+    "reflect.edit_budget",
+    "reflect.seed",
+    "reflect.failure_seed",
+    "reflect.success_seed",
+    "reflect.failure_only",
+    "reflect.workers",
+    "reflect.max_trajectory_chars",
+    "model.backend",
+    "model.name",
+    "data.rollout_dir",
+    "data.skill_path",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One team-style server for the module: SQLite backend, artifacts proxied by the server."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    srv = start_mlflow_server(
+        root,
+        store_args=[
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _get(url: str, path: str, **query: str) -> dict[str, Any]:
+    full = f"{url}{path}?{urllib.parse.urlencode(query)}" if query else f"{url}{path}"
+    with urllib.request.urlopen(full, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _post(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.slow
+def test_sweep_against_a_tracking_server(server: MlflowServer, tmp_path: Path) -> None:
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    run = run_sweep(
+        tmp_path,
+        "tracking=server",
+        f"tracking.uri={server.url}",
+        "reflect.minibatch_size=4,8",
+        "reflect.update_mode=patch,rewrite_from_suggestions",
+        env=QUIET_ENV,
+    )
+    assert run.returncode == 0, run.output
+    assert "could not record a trace" not in run.output
+
+    client = mlflow.MlflowClient(server.url)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1, [(r.info.run_name, r.data.tags) for r in runs]
+    parent = parents[0]
+    sweep_id = parent.data.tags["skillopt.sweep_id"]
+    assert sweep_id == "sweep"  # the sweep dir's name
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["sweep.jobs"] == 4
+    assert parent.data.metrics["sweep.jobs_failed"] == 0
+    assert parent.data.metrics["sweep.jobs_killed"] == 0
+    assert "hydra/multirun.yaml" in {
+        a.path for a in client.list_artifacts(parent.info.run_id, "hydra")
+    }
+
+    children = sorted(
+        (r for r in runs if r.info.run_id != parent.info.run_id),
+        key=lambda r: int(r.data.tags["skillopt.job_num"]),
+    )
+    assert len(children) == 4
+    assert [c.data.tags["skillopt.job_num"] for c in children] == ["0", "1", "2", "3"]
+    combos = set()
+    for child in children:
+        run_id, tags, params = child.info.run_id, child.data.tags, child.data.params
+        assert child.info.status == "FINISHED", tags.get("skillopt.error")
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["skillopt.sweep_id"] == sweep_id
+        missing = [k for k in CURATED_KEYS if k not in params]
+        assert not missing, missing
+        assert params["reflect.minibatch_size"] in {"4", "8"}
+        assert params["reflect.update_mode"] in {"patch", "rewrite_from_suggestions"}
+        combos.add((params["reflect.minibatch_size"], params["reflect.update_mode"]))
+        assert params["reflect.failure_seed"] == params["reflect.seed"]
+        assert int(params["reflect.success_seed"]) == int(params["reflect.seed"]) + 1
+        assert params["model.backend"] == "offline"
+        assert child.data.metrics["llm.calls"] > 0
+
+        top = {a.path for a in client.list_artifacts(run_id)}
+        for name in ("patches", "prompts", "trajectories", "llm_calls", "skill", "hydra", "tables"):
+            assert name in top, (name, top)
+        assert "summary.json" in top
+        assert "skill/skill.md" in {a.path for a in client.list_artifacts(run_id, "skill")}
+        assert "hydra/config.yaml" in {a.path for a in client.list_artifacts(run_id, "hydra")}
+        assert "tables/minibatches.json" in {
+            a.path for a in client.list_artifacts(run_id, "tables")
+        }
+
+        job_dir = run.out_dir / tags["skillopt.job_num"]
+        local_patch = job_dir / "patches" / "minibatch_fail_000.json"
+        assert local_patch.is_file()
+        downloaded = download_artifacts(
+            run_id=run_id,
+            artifact_path="patches/minibatch_fail_000.json",
+            dst_path=str(tmp_path / "downloads" / run_id),
+            tracking_uri=server.url,
+        )
+        assert Path(downloaded).read_bytes() == local_patch.read_bytes()
+        summary = json.loads(
+            Path(
+                download_artifacts(
+                    run_id=run_id,
+                    artifact_path="summary.json",
+                    dst_path=str(tmp_path / "downloads" / run_id),
+                    tracking_uri=server.url,
+                )
+            ).read_text()
+        )
+        assert summary["llm"]["calls"] == child.data.metrics["llm.calls"]
+
+        traces = client.search_traces(locations=[experiment.experiment_id], run_id=run_id)
+        assert len(traces) >= 1, f"no trace linked to run {run_id}"
+        assert all(t.info.request_metadata.get("mlflow.sourceRun") == run_id for t in traces)
+
+    assert combos == set(itertools.product(("4", "8"), ("patch", "rewrite_from_suggestions")))
+
+
+@pytest.mark.slow
+def test_server_started_in_the_working_directory_lists_local_runs(tmp_path: Path) -> None:
+    run = run_reflect(tmp_path, "tracking=local", out="out", env=QUIET_ENV)
+    assert run.returncode == 0, run.output
+    assert (tmp_path / "mlflow.db").is_file()
+    assert (tmp_path / "mlruns").is_dir()
+
+    server = start_mlflow_server(tmp_path)  # no store arguments: MLflow's defaults in tmp_path
+    try:
+        experiment = _get(
+            server.url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT
+        )["experiment"]
+        found = _post(
+            server.url,
+            "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [experiment["experiment_id"]], "max_results": 100},
+        )
+        runs = found.get("runs", [])
+        assert len(runs) == 1, found
+        info, data = runs[0]["info"], runs[0]["data"]
+        assert info["status"] == "FINISHED"
+        params = {p["key"]: p["value"] for p in data.get("params", [])}
+        assert params["reflect.minibatch_size"] == "8"
+        assert params["model.backend"] == "offline"
+        missing = [k for k in CURATED_KEYS if k not in params]
+        assert not missing, missing
+        metrics = {m["key"]: m["value"] for m in data.get("metrics", [])}
+        assert metrics["llm.calls"] > 0
+        tags = {t["key"]: t["value"] for t in data.get("tags", [])}
+        assert tags["skillopt.output_dir"] == str(run.out_dir.resolve())
+        assert "mlflow.parentRunId" not in tags
+
+        # The artifacts went to ./mlruns, and the server lists them from there.
+        mlruns = str((tmp_path / "mlruns").resolve())
+        assert mlruns in urllib.parse.unquote(info["artifact_uri"]), info["artifact_uri"]
+        listed = _get(server.url, "/api/2.0/mlflow/artifacts/list", run_id=info["run_id"])
+        paths = {f["path"] for f in listed.get("files", [])}
+        assert {"patches", "summary.json", "skill", "hydra"} <= paths, paths
+    finally:
+        server.stop()
