@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -221,23 +222,33 @@ class RunTracker:
         if self._done:
             return
         client, run_id = self.client, self.run_id
-        for listener in self._listeners:
-            listener.close()
-        tags: list[RunTag] = []
-        if summary is not None:
-            timestamp = _now_ms()
-            metrics = [
-                Metric(k, float(v), timestamp, 0) for k, v in summary_metrics(summary).items()
+        # Artifacts upload on a few threads (one request per file on a server) while this thread
+        # waits for the last traces and logs metrics, the table and the dataset.
+        with (
+            tempfile.TemporaryDirectory(prefix="skillopt-artifacts-") as staging,
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="skillopt-artifacts") as pool,
+        ):
+            pairs = self._staged(summary, Path(staging))
+            uploads = [
+                pool.submit(client.log_artifacts, run_id, str(local), path) for local, path in pairs
             ]
-            tags.append(RunTag("mlflow.note.content", _note(summary)))
-            client.log_batch(run_id, metrics=metrics, tags=tags)
-            self._log_table(summary)
-            self._log_dataset(summary)
-        if error is not None:
-            client.set_tag(
-                run_id, "skillopt.error", f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
-            )
-        self._log_artifacts(summary)
+            for listener in self._listeners:
+                listener.close()
+            if summary is not None:
+                metrics = [
+                    Metric(k, float(v), _now_ms(), 0) for k, v in summary_metrics(summary).items()
+                ]
+                client.log_batch(
+                    run_id, metrics=metrics, tags=[RunTag("mlflow.note.content", _note(summary))]
+                )
+                self._log_table(summary)
+                self._log_dataset(summary)
+            if error is not None:
+                client.set_tag(
+                    run_id, "skillopt.error", f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
+                )
+            for upload in uploads:
+                upload.result()
         client.set_terminated(run_id, "FINISHED" if error is None else "FAILED")
         self._done = True
         if _active is self:
@@ -301,34 +312,38 @@ class RunTracker:
             self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])]
         )
 
-    def _log_artifacts(self, summary: dict[str, Any] | None) -> None:
-        client, run_id, out = self.client, self.run_id, self.out_dir
-        for folder in OUTPUT_FOLDERS:
-            if (out / folder).is_dir():
-                client.log_artifacts(run_id, str(out / folder), folder)
+    def _staged(
+        self, summary: dict[str, Any] | None, staging: Path
+    ) -> list[tuple[Path, str | None]]:
+        """(local folder, artifact path) pairs to upload: the output folders as they are, plus
+        the skill, redacted Hydra configs, long params and logs copied into a staging folder."""
+        out = self.out_dir
+        pairs = [(out / folder, folder) for folder in OUTPUT_FOLDERS if (out / folder).is_dir()]
+        root = staging / "root"
+        root.mkdir()
         if (out / "summary.json").is_file():
-            client.log_artifact(run_id, str(out / "summary.json"))
+            shutil.copyfile(out / "summary.json", root / "summary.json")
+        skill_path = Path(summary["data"]["skill_path"]) if summary else None
+        if skill_path is not None and skill_path.is_file():
+            (staging / "skill").mkdir()
+            shutil.copyfile(skill_path, staging / "skill" / "skill.md")
+            pairs.append((staging / "skill", "skill"))
+        if (out / ".hydra").is_dir():
+            (staging / "hydra").mkdir()
+            for path in sorted((out / ".hydra").glob("*.yaml")):
+                (staging / "hydra" / path.name).write_text(redacted_yaml(OmegaConf.load(path)))
+            pairs.append((staging / "hydra", "hydra"))
         if (out / LONG_PARAMS_DIR).is_dir():
-            client.log_artifacts(run_id, str(out / LONG_PARAMS_DIR), "params")
-        with tempfile.TemporaryDirectory(prefix="skillopt-artifacts-") as tmp:
-            staging = Path(tmp)
-            skill_path = Path(summary["data"]["skill_path"]) if summary else None
-            if skill_path is not None and skill_path.is_file():
-                (staging / "skill").mkdir()
-                shutil.copyfile(skill_path, staging / "skill" / "skill.md")
-                client.log_artifacts(run_id, str(staging / "skill"), "skill")
-            hydra_dir = out / ".hydra"
-            if hydra_dir.is_dir():
-                (staging / "hydra").mkdir()
-                for path in sorted(hydra_dir.glob("*.yaml")):
-                    (staging / "hydra" / path.name).write_text(redacted_yaml(OmegaConf.load(path)))
-                client.log_artifacts(run_id, str(staging / "hydra"), "hydra")
-            logs = sorted(out.glob("*.log"))
-            if logs:
-                (staging / "logs").mkdir()
-                for path in logs:
-                    shutil.copyfile(path, staging / "logs" / path.name)
-                client.log_artifacts(run_id, str(staging / "logs"), "logs")
+            pairs.append((out / LONG_PARAMS_DIR, "params"))
+        logs = sorted(out.glob("*.log"))
+        if logs:
+            (staging / "logs").mkdir()
+            for path in logs:
+                shutil.copyfile(path, staging / "logs" / path.name)
+            pairs.append((staging / "logs", "logs"))
+        if any(root.iterdir()):
+            pairs.append((root, None))
+        return pairs
 
 
 def _now_ms() -> int:

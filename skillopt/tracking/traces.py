@@ -15,15 +15,16 @@ log = logging.getLogger("skillopt.tracking")
 class MlflowTraceListener:
     """A CallListener that records one trace (a single CHAT_MODEL span) per call.
 
-    Calls end on many worker threads; their traces are written by one exporter thread, in the
-    order the calls ended, while the remaining calls are still waiting on the network. (Writing
-    a trace is CPU work in the tracking store's client; several writers at once only contend.)
+    Calls end on many worker threads; their traces are written by `exporters` background threads
+    while the remaining calls are still waiting on the network. One is right for a local SQLite
+    store (writing a trace is CPU work in this process; several writers only contend); a server
+    does that work in its own process, so a few exporters overlap the round trips.
     Traces are linked to the run through the `mlflow.sourceRun` trace metadata, not a thread's
     active run. A failed call is recorded too, as a span with status ERROR.
     """
 
-    def __init__(self, *, run_id: str, experiment_id: str) -> None:
-        # Our exporter thread already keeps trace writing off the calls' path; MLflow's own async
+    def __init__(self, *, run_id: str, experiment_id: str, exporters: int = 1) -> None:
+        # Our exporter threads already keep trace writing off the calls' path; MLflow's own async
         # queue on top of it would only defer the work to the end of the job.
         os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
         import mlflow
@@ -32,18 +33,22 @@ class MlflowTraceListener:
         self.run_id = run_id
         self.experiment_id = experiment_id
         self._queue: queue.SimpleQueue[CallEvent | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._export_loop, name="skillopt-trace-export", daemon=True
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._export_loop, name=f"skillopt-trace-export-{i}", daemon=True)
+            for i in range(max(1, exporters))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def on_call(self, event: CallEvent) -> None:
         self._queue.put(event)
 
     def close(self) -> None:
-        """Write every trace handed over so far, then stop the exporter thread."""
-        self._queue.put(None)
-        self._thread.join()
+        """Write every trace handed over so far, then stop the exporter threads."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
 
     def _export_loop(self) -> None:
         while True:
