@@ -162,6 +162,8 @@ class RunTracker:
                 out_dir / RUN_FILE,
                 {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": settings.uri},
             )
+        from mlflow.version import VERSION as mlflow_version
+
         commit, dirty = git_state()
         seed = OmegaConf.select(cfg, "reflect.seed")
         tags = {
@@ -169,6 +171,7 @@ class RunTracker:
             "skillopt.git_commit": commit,
             "skillopt.git_dirty": dirty,
             "skillopt.version": skillopt.__version__,
+            "skillopt.mlflow_version": mlflow_version,
             "skillopt.output_dir": str(out_dir.resolve()),
             "skillopt.command": command_line(),
             "skillopt.seed": str(seed),
