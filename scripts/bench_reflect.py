@@ -25,7 +25,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +37,9 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from skillopt.cli.reflect import reflect_job  # noqa: E402
 from skillopt.resources import conf_dir  # noqa: E402
+from skillopt.testing.openai_server import spawn  # noqa: E402
 
 KEY_ENV = "SKILLOPT_BENCH_KEY"
-REPLY_FROM = os.environ.get("BENCH_REPLY_FROM", "offline")
 
 
 def synthetic_rollout(root: Path, n: int) -> Path:
@@ -74,29 +73,6 @@ def synthetic_rollout(root: Path, n: int) -> Path:
         (root / "predictions" / tid / "conversation.json").write_text(json.dumps(conversation))
     (root / "results.jsonl").write_text("\n".join(lines) + "\n")
     return root
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "skillopt.testing.openai_server",
-            "--port",
-            "0",
-            "--latency",
-            str(latency),
-            "--reply-from",
-            REPLY_FROM,
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    return proc, json.loads(line)["base_url"]
 
 
 def compose_job(
@@ -174,6 +150,12 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--reply-from",
+        choices=("offline", "stub"),
+        default="offline",
+        help="server replies: the offline stand-in's (validated items) or a fixed empty patch",
+    )
+    parser.add_argument(
         "--tracking", action="store_true", help="also measure MLflow tracking overhead"
     )
     parser.add_argument(
@@ -182,7 +164,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ[KEY_ENV] = "bench-not-a-secret"
-    proc, base_url = start_server(args.latency)
+    proc, base_url = spawn(latency_s=args.latency, reply_from=args.reply_from)
     timings: dict[str, list[dict]] = {"off": [], "on": []}
     one_time: dict[str, float] = {}
     try:

@@ -12,6 +12,24 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The params every tracked reflect run must carry, spelled out here (not imported from skillopt)
+# so that a key dropped from the code fails the tests.
+CURATED_PARAMS = (
+    "reflect.minibatch_size",
+    "reflect.edit_budget",
+    "reflect.update_mode",
+    "reflect.seed",
+    "reflect.failure_seed",
+    "reflect.success_seed",
+    "reflect.failure_only",
+    "reflect.workers",
+    "reflect.max_trajectory_chars",
+    "model.backend",
+    "model.name",
+    "data.rollout_dir",
+    "data.skill_path",
+)
+
 
 @dataclass
 class Run:

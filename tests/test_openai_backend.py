@@ -7,11 +7,8 @@ requests the server actually saw. Waits are kept short (Retry-After 1 s, timeout
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +23,14 @@ from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger, Price
 from skillopt.llm.openai_backend import OpenAIBackend
 from skillopt.llm.types import ChatRequest
-from skillopt.testing.openai_server import ChatServer, Reply, error_body, fixed_latency, scripted
+from skillopt.testing.openai_server import (
+    ChatServer,
+    Reply,
+    error_body,
+    fixed_latency,
+    scripted,
+    spawn,
+)
 
 KEY_ENV = "SKILLOPT_TEST_OPENAI_KEY"
 KEY = "sk-test-dummy-key-0123456789abcdef"
@@ -343,29 +347,10 @@ def test_budget_max_calls_stops_before_the_request(server: ChatServer, tmp_path:
 
 
 def test_cli_server_with_offline_replies() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "skillopt.testing.openai_server",
-            "--port",
-            "0",
-            "--reply-from",
-            "offline",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-    )
+    proc, base_url = spawn(reply_from="offline")
     try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        assert info["pid"] == proc.pid
-        assert info["base_url"].startswith("http://127.0.0.1:")
-        backend = OpenAIBackend(base_url=info["base_url"], api_key_env=KEY_ENV, timeout_s=5.0)
+        assert base_url.startswith("http://127.0.0.1:")
+        backend = OpenAIBackend(base_url=base_url, api_key_env=KEY_ENV, timeout_s=5.0)
         user = "### Trajectory 1 (id=t1)\nFailure reason: timeout: took too long\n"
         schema = {"name": "failure_patch", "schema": {"type": "object"}}
         reply = extract_json(backend.complete(request_for(user, response_schema=schema)).text)

@@ -18,24 +18,9 @@ import mlflow
 import pytest
 
 from skillopt.testing.openai_server import ChatServer, offline_responder
-from tests.cli_helpers import REPO, all_runs, run_reflect, run_sweep, runs_by_name
+from tests.cli_helpers import CURATED_PARAMS, REPO, all_runs, run_reflect, run_sweep, runs_by_name
 
 LOCAL = "sqlite:///mlflow.db"
-CURATED = [
-    "reflect.minibatch_size",
-    "reflect.edit_budget",
-    "reflect.update_mode",
-    "reflect.seed",
-    "reflect.failure_seed",
-    "reflect.success_seed",
-    "reflect.failure_only",
-    "reflect.workers",
-    "reflect.max_trajectory_chars",
-    "model.backend",
-    "model.name",
-    "data.rollout_dir",
-    "data.skill_path",
-]
 
 
 def uri(cwd: Path) -> str:
@@ -80,7 +65,7 @@ def test_basic_sweep_has_one_parent_and_four_children(basic_sweep):
     }
     assert combos == set(itertools.product(["4", "8"], ["patch", "rewrite_from_suggestions"]))
     for child in children:
-        assert set(CURATED) <= set(child.data.params)
+        assert set(CURATED_PARAMS) <= set(child.data.params)
         assert child.data.params["reflect.success_seed"] == "43"
         overrides = json.loads(child.data.tags["skillopt.overrides"])
         assert f"reflect.minibatch_size={child.data.params['reflect.minibatch_size']}" in overrides

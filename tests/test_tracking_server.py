@@ -13,28 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.cli_helpers import run_reflect, run_sweep
+from tests.cli_helpers import CURATED_PARAMS, run_reflect, run_sweep
 from tests.mlflow_server import MlflowServer, start_mlflow_server
 
 EXPERIMENT = "skillopt-reflect"
 # No telemetry from the app's MLflow client either.
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
-
-CURATED_KEYS = (
-    "reflect.minibatch_size",
-    "reflect.update_mode",
-    "reflect.edit_budget",
-    "reflect.seed",
-    "reflect.failure_seed",
-    "reflect.success_seed",
-    "reflect.failure_only",
-    "reflect.workers",
-    "reflect.max_trajectory_chars",
-    "model.backend",
-    "model.name",
-    "data.rollout_dir",
-    "data.skill_path",
-)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +102,7 @@ def test_sweep_against_a_tracking_server(server: MlflowServer, tmp_path: Path) -
         assert child.info.status == "FINISHED", tags.get("skillopt.error")
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert tags["skillopt.sweep_id"] == sweep_id
-        missing = [k for k in CURATED_KEYS if k not in params]
+        missing = [k for k in CURATED_PARAMS if k not in params]
         assert not missing, missing
         assert params["reflect.minibatch_size"] in {"4", "8"}
         assert params["reflect.update_mode"] in {"patch", "rewrite_from_suggestions"}
@@ -191,7 +175,7 @@ def test_server_started_in_the_working_directory_lists_local_runs(tmp_path: Path
         params = {p["key"]: p["value"] for p in data.get("params", [])}
         assert params["reflect.minibatch_size"] == "8"
         assert params["model.backend"] == "offline"
-        missing = [k for k in CURATED_KEYS if k not in params]
+        missing = [k for k in CURATED_PARAMS if k not in params]
         assert not missing, missing
         metrics = {m["key"]: m["value"] for m in data.get("metrics", [])}
         assert metrics["llm.calls"] > 0

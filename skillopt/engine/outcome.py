@@ -74,6 +74,24 @@ class MinibatchResult:
     calls: list[CallInfo] = field(default_factory=list)
     estimated_prompt_tokens: int = 0
 
+    @classmethod
+    def from_prepared(
+        cls, prepared: PreparedMinibatch, *, status: Status, **fields: Any
+    ) -> MinibatchResult:
+        """A result carrying the prepared minibatch's request-side fields."""
+        return cls(
+            minibatch=prepared.minibatch,
+            status=status,
+            shown_ids=prepared.shown_ids,
+            skipped_ids=prepared.skipped_ids,
+            template=prepared.template,
+            system=prepared.system,
+            user=prepared.user,
+            trajectories_text=prepared.trajectories_text,
+            estimated_prompt_tokens=prepared.estimated_prompt_tokens,
+            **fields,
+        )
+
     @property
     def name(self) -> str:
         return self.minibatch.name

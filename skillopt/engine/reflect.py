@@ -114,16 +114,6 @@ class _Analyst:
 
     def run(self, job: PreparedMinibatch) -> MinibatchResult:
         assert job.request is not None
-        base = dict(
-            minibatch=job.minibatch,
-            shown_ids=job.shown_ids,
-            skipped_ids=job.skipped_ids,
-            template=job.template,
-            system=job.system,
-            user=job.user,
-            trajectories_text=job.trajectories_text,
-            estimated_prompt_tokens=job.estimated_prompt_tokens,
-        )
         calls: list[CallInfo] = []
         request = job.request
         error = ""
@@ -131,12 +121,12 @@ class _Analyst:
             try:
                 result = self.client.complete(request, stage=STAGE, label=job.name)
             except BudgetExhausted as exc:
-                return MinibatchResult(
-                    status="failed", failure_reason="budget", error=str(exc), calls=calls, **base
+                return MinibatchResult.from_prepared(
+                    job, status="failed", failure_reason="budget", error=str(exc), calls=calls
                 )
             except LLMError as exc:
-                return MinibatchResult(
-                    status="failed", failure_reason="llm_error", error=str(exc), calls=calls, **base
+                return MinibatchResult.from_prepared(
+                    job, status="failed", failure_reason="llm_error", error=str(exc), calls=calls
                 )
             response = result.response
             calls.append(
@@ -174,21 +164,21 @@ class _Analyst:
                 {**item, "source_type": job.minibatch.kind, "support_count": support}
                 for item in kept
             ]
-            return MinibatchResult(
+            return MinibatchResult.from_prepared(
+                job,
                 status="ok",
                 items=items,
                 dropped=checked.dropped,
                 truncated=len(checked.items) - len(kept),
                 reply=checked.reply,
                 calls=calls,
-                **base,
             )
-        return MinibatchResult(
+        return MinibatchResult.from_prepared(
+            job,
             status="failed",
             failure_reason="invalid_reply",
             error=f"no usable reply after {len(calls)} attempts: {error}",
             calls=calls,
-            **base,
         )
 
 
@@ -310,19 +300,8 @@ def run_reflect(
                 futures.append(pool.submit(analyst.run, job))
             observer.on_minibatch_ready(job)
             if job.request is None or analyst is None:
-                finish(
-                    MinibatchResult(
-                        minibatch=job.minibatch,
-                        status="empty" if job.request is None else "dry_run",
-                        shown_ids=job.shown_ids,
-                        skipped_ids=job.skipped_ids,
-                        template=job.template,
-                        system=job.system,
-                        user=job.user,
-                        trajectories_text=job.trajectories_text,
-                        estimated_prompt_tokens=job.estimated_prompt_tokens,
-                    )
-                )
+                status = "empty" if job.request is None else "dry_run"
+                finish(MinibatchResult.from_prepared(job, status=status))
         for future in as_completed(futures):
             finish(future.result())
 

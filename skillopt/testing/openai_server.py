@@ -23,12 +23,15 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -475,6 +478,28 @@ class ChatServer:
 
 
 # --- CLI ---------------------------------------------------------------------------------------
+
+
+def spawn(*, latency_s: float = 0.0, reply_from: str = "stub") -> tuple[subprocess.Popen[str], str]:
+    """Start the server in its own process (its own GIL, as a real endpoint would be); return
+    the process and its base URL. Stop it with `proc.terminate()`."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skillopt.testing.openai_server", "--port", "0"]
+        + ["--latency", str(latency_s), "--reply-from", reply_from],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(timeout=10)
+        raise RuntimeError(
+            f"the chat server exited with code {proc.returncode} before printing its URL"
+        )
+    return proc, json.loads(line)["base_url"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,9 @@ class MlflowTraceListener:
         self.experiment_id = experiment_id
         self._queue: queue.SimpleQueue[CallEvent | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._export_loop, name=f"skillopt-trace-export-{i}", daemon=True)
+            threading.Thread(
+                target=self._export_loop, name=f"skillopt-trace-export-{i}", daemon=True
+            )
             for i in range(max(1, exporters))
         ]
         for thread in self._threads:
