@@ -92,6 +92,7 @@ def compose_job(
         f"reflect.minibatch_size={args.minibatch_size}",
         f"reflect.workers={args.workers}",
         "tracking=local" if tracking else "tracking=off",
+        f"tracking.trace_llm_calls={str(tracking and not args.no_traces).lower()}",
         f"tracking.uri={args.tracking_uri or local_store}",
     ]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -120,7 +121,11 @@ def run_once(cfg, overrides: list[str], out_dir: Path, *, tracking: bool) -> dic
 
 
 def tracking_report(
-    timings: dict[str, list[dict]], floor: float, one_time: dict[str, float], store: str
+    timings: dict[str, list[dict]],
+    floor: float,
+    one_time: dict[str, float],
+    store: str,
+    no_traces: bool,
 ) -> dict:
     off = statistics.median(r["wall_s"] for r in timings["off"])
     on = statistics.median(r["wall_s"] for r in timings["on"])
@@ -134,6 +139,7 @@ def tracking_report(
             "target_overhead": 0.10,
             "one_time": one_time,
             "store": store,
+            "traces": not no_traces,
         }
     }
 
@@ -160,6 +166,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--tracking-uri", default=None, help="store to track into (default: a fresh SQLite file)"
+    )
+    parser.add_argument(
+        "--no-traces", action="store_true", help="track without one trace per LLM call"
     )
     args = parser.parse_args()
 
@@ -209,7 +218,11 @@ def main() -> int:
                 "failed_minibatches": max(r["failed"] for r in runs),
                 **(
                     tracking_report(
-                        timings, floor, one_time, args.tracking_uri or "sqlite (a fresh local file)"
+                        timings,
+                        floor,
+                        one_time,
+                        args.tracking_uri or "sqlite (a fresh local file)",
+                        args.no_traces,
                     )
                     if args.tracking
                     else {}
