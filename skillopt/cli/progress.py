@@ -1,14 +1,17 @@
-"""Progress reporting for a terminal: a tqdm bar over minibatches, quiet when not a TTY."""
+"""What a job tells its user: a tqdm bar over minibatches (quiet when not a TTY), failures as they
+happen, and a short summary at the end."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from skillopt.engine.minibatch import Minibatch
-from skillopt.engine.outcome import MinibatchResult, NullObserver
+from skillopt.engine.outcome import MinibatchResult, NullObserver, ReflectOutcome
 
 log = logging.getLogger("skillopt.reflect")
 
@@ -34,3 +37,42 @@ class ProgressBar(NullObserver):
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def log_outcome(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path) -> None:
+    """The end-of-run summary: one line of counts, usage and cost, then each failed minibatch."""
+    mb = summary["minibatches"]
+    payload = summary["payload"]
+    if outcome.dry_run:
+        est = summary["dry_run_estimate"]
+        log.info(
+            "dry run: %d requests written, ~%d prompt tokens, ~$%.4f input cost; nothing was called -> %s",
+            est["requests"],
+            est["prompt_tokens"],
+            est["input_cost_usd"],
+            out_dir,
+        )
+        return
+    llm = summary["llm"]
+    log.info(
+        "done: %d minibatches (%d ok, %d failed, %d empty, %d resumed), %d %s kept "
+        "(%d dropped, %d over budget); %d calls, %d cache hits, %d+%d tokens, $%.4f; %.2fs -> %s",
+        mb["total"],
+        mb["ok"],
+        mb["failed"],
+        mb["empty"],
+        mb["resumed"],
+        payload["items"],
+        outcome.spec.plural,
+        payload["dropped"],
+        payload["truncated_by_budget"],
+        llm["calls"],
+        llm["cache_hits"],
+        llm["prompt_tokens"],
+        llm["completion_tokens"],
+        llm["cost_usd"],
+        outcome.wall_s,
+        out_dir,
+    )
+    for failed in summary["failed_minibatches"]:
+        log.warning("failed: %s (%s) %s", failed["minibatch"], failed["reason"], failed["error"])

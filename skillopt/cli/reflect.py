@@ -25,9 +25,10 @@ from omegaconf import DictConfig
 
 import skillopt
 from skillopt.cli import config as cfgmap
-from skillopt.cli.progress import ProgressBar
+from skillopt.cli.backends import build_backend
+from skillopt.cli.progress import ProgressBar, log_outcome
 from skillopt.engine.modes import mode_spec
-from skillopt.engine.outcome import Observers, ReflectOutcome
+from skillopt.engine.outcome import Observers
 from skillopt.engine.output import OutputWriter, summarize
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
@@ -35,10 +36,7 @@ from skillopt.engine.rollout import load_rollout
 from skillopt.errors import ConfigError, SkillOptError
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
-from skillopt.llm.factory import make_backend
 from skillopt.llm.ledger import Ledger
-from skillopt.llm.replay import ReplayBackend
-from skillopt.llm.types import ChatBackend
 from skillopt.resources import conf_dir, prompts_dir
 from skillopt.tracking.run import active_tracker
 
@@ -63,7 +61,7 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     client = None
     if not settings.dry_run:
-        backend = _backend(model, cfg)
+        backend = build_backend(model, cfg)
         if backend.name == "offline":
             log.info(
                 "model=offline is a deterministic stand-in, not an optimizer: its items only exercise the pipeline"
@@ -145,69 +143,8 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         },
     )
     writer.finish(summary)
-    _report(outcome, summary, out_dir)
+    log_outcome(outcome, summary, out_dir)
     return summary
-
-
-def _backend(model: dict[str, Any], cfg: DictConfig) -> ChatBackend:
-    if model["backend"] != "replay":
-        return make_backend(model["backend"], model)
-    from skillopt.tracking.replay import fetch_call_records
-    from skillopt.tracking.settings import tracking_settings
-
-    tracking = tracking_settings(cfg)
-    if not tracking.enabled:
-        raise ConfigError(
-            "model=replay fetches the recorded calls through MLflow; it needs tracking enabled"
-        )
-    records, params = fetch_call_records(str(model["run_id"]), tracking_uri=tracking.uri)
-    backend = ReplayBackend(
-        records_dir=records,
-        source=f"run {model['run_id']}",
-        model_name=params.get("model.name", ""),
-    )
-    log.info(
-        "replaying %d recorded calls of run %s (%s)", len(backend), model["run_id"], backend.name
-    )
-    return backend
-
-
-def _report(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path) -> None:
-    mb = summary["minibatches"]
-    payload = summary["payload"]
-    if outcome.dry_run:
-        est = summary["dry_run_estimate"]
-        log.info(
-            "dry run: %d requests written, ~%d prompt tokens, ~$%.4f input cost; nothing was called -> %s",
-            est["requests"],
-            est["prompt_tokens"],
-            est["input_cost_usd"],
-            out_dir,
-        )
-        return
-    llm = summary["llm"]
-    log.info(
-        "done: %d minibatches (%d ok, %d failed, %d empty, %d resumed), %d %s kept "
-        "(%d dropped, %d over budget); %d calls, %d cache hits, %d+%d tokens, $%.4f; %.2fs -> %s",
-        mb["total"],
-        mb["ok"],
-        mb["failed"],
-        mb["empty"],
-        mb["resumed"],
-        payload["items"],
-        outcome.spec.plural,
-        payload["dropped"],
-        payload["truncated_by_budget"],
-        llm["calls"],
-        llm["cache_hits"],
-        llm["prompt_tokens"],
-        llm["completion_tokens"],
-        llm["cost_usd"],
-        outcome.wall_s,
-        out_dir,
-    )
-    for failed in summary["failed_minibatches"]:
-        log.warning("failed: %s (%s) %s", failed["minibatch"], failed["reason"], failed["error"])
 
 
 cfgmap.register_resolvers()
