@@ -1,0 +1,165 @@
+"""`skillopt-report`: compare the runs of a sweep (or an experiment, or chosen runs) and show
+how to reproduce each one.
+
+    skillopt-report --sweep multirun/reflect/2026-11-26/10-28-11
+    skillopt-report --sweep sweep --compare 0a9c7551 40c52677
+    skillopt-report --runs 0a9c7551e6444a94af41589657bb1473 b978bed74bcd421ab70103014f18be3e
+    skillopt-report --verify-replay --sweep sweep
+
+This job is a plain argparse program, not a Hydra app: it composes no config and runs no
+sweep; it only reads an MLflow store (and, with --verify-replay, starts skillopt-reflect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from skillopt.errors import SkillOptError
+from skillopt.report.records import RunRecord
+from skillopt.report.replay import ReplayCheck
+
+EXIT_BAD_INPUT = 1
+EXIT_REPLAY_DIFFERS = 3
+
+EPILOG = """\
+what the report holds:
+  a runs table (the params that vary between the runs, status, payload items, failed
+  minibatches, tokens, cost, wall time, run id; sortable in the HTML), plots of every metric
+  that varies against every swept param (one line per update mode) and of tokens and cost per
+  run, per run the first N proposed items and the failure types its analysts reported, and a
+  "Reproduce" section (recorded command, overrides, git commit and dirty flag, skillopt and
+  MLflow versions, the command that re-runs the job and the one that replays it).
+
+output (--out, default ./report):
+  report.md, report.html (self-contained), report.json (the same data), plots/*.png.
+  A sweep's report is also logged to the sweep's parent run under report/.
+
+exit status:
+  0 report written; 1 bad input (unknown experiment, sweep or run, missing store, empty
+  sweep); 3 report written but --verify-replay found a run whose replay differs.
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="skillopt-report",
+        description=(
+            "Write a report comparing skillopt-reflect runs recorded in MLflow: a whole "
+            "experiment (default), one sweep (--sweep) or chosen runs (--runs)."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default="sqlite:///mlflow.db",
+        metavar="URI",
+        help="MLflow tracking URI (default: sqlite:///mlflow.db, i.e. ./mlflow.db, "
+        "skillopt-reflect's default store); a relative SQLite path is taken from the current "
+        "directory and must exist",
+    )
+    p.add_argument(
+        "--experiment",
+        default="skillopt-reflect",
+        metavar="NAME",
+        help="experiment to read (default: skillopt-reflect); without --sweep or --runs the "
+        "report covers all its runs except sweep parents",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--sweep",
+        metavar="SWEEP_ID",
+        help="report on one sweep: its id is the sweep directory as given to the sweep "
+        "(tag skillopt.sweep_id, e.g. multirun/reflect/2026-11-26/10-28-11)",
+    )
+    which.add_argument(
+        "--runs", nargs="+", metavar="ID", help="report on these run ids (any experiment)"
+    )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="add a side-by-side diff of two runs' patches, minibatch by minibatch (run ids, "
+        "or unique prefixes of runs in the report)",
+    )
+    p.add_argument(
+        "--items",
+        type=int,
+        default=5,
+        metavar="N",
+        help="proposed items (edits, suggestions or candidate titles) shown per run (default: 5)",
+    )
+    p.add_argument(
+        "--verify-replay",
+        action="store_true",
+        help="first replay every run from its recorded calls (model=replay) and mark in the "
+        "report, and with the tag skillopt.replay_verified on the run, whether its patches "
+        "came out byte for byte",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report"),
+        metavar="DIR",
+        help="report folder (default: ./report)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point of `skillopt-report`; returns the exit status."""
+    args = parser().parse_args(argv)
+    # One progress bar per downloaded artifact folder would drown the output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.exceptions import MlflowException
+
+    from skillopt.report import ReportRequest, make_report
+    from skillopt.report.tables import mark
+
+    def on_replay(run: RunRecord, check: ReplayCheck) -> None:
+        print(f"verify-replay {run.label}: {mark(check.verified)} {check.detail}", file=sys.stderr)
+
+    request = ReportRequest(
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        sweep_id=args.sweep,
+        run_ids=tuple(args.runs or ()),
+        compare=tuple(args.compare) if args.compare else None,  # type: ignore[arg-type]
+        items=args.items,
+        verify_replay=args.verify_replay,
+        out=args.out,
+    )
+    try:
+        result = make_report(request, on_replay=on_replay)
+    except SkillOptError as exc:
+        return _fail(str(exc))
+    except MlflowException as exc:
+        return _fail(f"MLflow: {exc.message.splitlines()[0] if exc.message else exc}")
+    except OSError as exc:
+        return _fail(str(exc))
+    runs = len(result.selection.runs)
+    print(
+        f"report: {result.html} (+ report.md, report.json, plots/) for {runs} "
+        f"run{'s' if runs != 1 else ''} of {result.selection.title}"
+    )
+    if result.logged_to:
+        print(f"logged to the sweep's parent run {result.logged_to} under report/")
+    if any(check.verified is False for check in result.checks.values()):
+        failed = sum(check.verified is False for check in result.checks.values())
+        print(
+            f"skillopt-report: {failed} replay(s) did not reproduce their patches", file=sys.stderr
+        )
+        return EXIT_REPLAY_DIFFERS
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"skillopt-report: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
