@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import subprocess
 import sys
@@ -11,8 +12,11 @@ from skillopt.resources import PACKAGE_DIR
 from skillopt.tracking.params import redact
 
 
+@functools.lru_cache(maxsize=8)
 def git_state(path: Path = PACKAGE_DIR) -> tuple[str, str]:
-    """(commit, dirty) of the git checkout holding `path`; ("unknown", "unknown") outside one."""
+    """(commit, dirty) of the git checkout holding `path`; ("unknown", "unknown") outside one.
+
+    Read once per process: every job of a sweep reports the code the sweep started with."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "HEAD"],

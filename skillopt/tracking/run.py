@@ -118,12 +118,14 @@ class RunTracker:
         run_id: str,
         experiment_id: str,
         out_dir: Path,
+        resumed: bool = False,
     ):
         self.client = client
         self.settings = settings
         self.run_id = run_id
         self.experiment_id = experiment_id
         self.out_dir = out_dir
+        self.resumed = resumed
         self._listeners: list[Any] = []
         self._done = False
 
@@ -149,7 +151,8 @@ class RunTracker:
         run_id, logged = _resumable(
             client, out_dir=out_dir, settings=settings, experiment_id=experiment_id, params=params
         )
-        if run_id is not None:
+        resumed = run_id is not None
+        if resumed:
             client.update_run(run_id, status="RUNNING")
             log.info("tracking: resuming MLflow run %s (found in %s)", run_id, out_dir / RUN_FILE)
         else:
@@ -196,6 +199,7 @@ class RunTracker:
             run_id=run_id,
             experiment_id=experiment_id,
             out_dir=out_dir,
+            resumed=resumed,
         )
         _active = tracker
         atexit.register(tracker.abandon)
@@ -282,7 +286,9 @@ class RunTracker:
             "completion_tokens": [r["completion_tokens"] for r in rows],
             "latency_s": [r["latency_s"] for r in rows],
         }
-        existing = {a.path for a in self.client.list_artifacts(self.run_id, "tables")}
+        existing = set()
+        if self.resumed:  # only a continued run can already hold the table
+            existing = {a.path for a in self.client.list_artifacts(self.run_id, "tables")}
         if "tables/minibatches.json" in existing:
             # log_table appends to an existing table; a resumed run replaces it instead.
             self.client.log_dict(
