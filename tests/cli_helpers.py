@@ -106,3 +106,23 @@ def all_runs(tracking_uri: str, experiment: str = "skillopt-reflect") -> list[An
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no experiment {experiment} in {tracking_uri}"
     return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def split_runs(runs: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(parents, children) of a sweep's runs: children carry `mlflow.parentRunId`."""
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def sweep_parent(
+    tracking_uri: str, sweep_id: str = "sweep", experiment: str = "skillopt-reflect"
+) -> Any:
+    """The one parent run of sweep `sweep_id`."""
+    runs = [
+        r
+        for r in all_runs(tracking_uri, experiment)
+        if r.data.tags.get("skillopt.sweep_id") == sweep_id
+    ]
+    (parent,) = split_runs(runs)[0]
+    return parent

@@ -23,7 +23,7 @@ from skillopt.cli.report import main
 from skillopt.report.records import PatchFile
 from skillopt.report.replay import compare_patches
 from skillopt.report.reproduce import replay_overrides
-from tests.cli_helpers import REPO, run_sweep
+from tests.cli_helpers import REPO, run_sweep, sweep_parent
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXPERIMENT = "skillopt-reflect"
@@ -340,13 +340,7 @@ def test_compare_puts_both_runs_patches_side_by_side(sweep, sweep_report):
 
 def test_sweep_report_is_logged_to_the_parent_run(sweep, sweep_report):
     client = mlflow.MlflowClient(uri(sweep))
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    (parent,) = [
-        r
-        for r in client.search_runs([exp.experiment_id])
-        if r.data.tags.get("skillopt.sweep_id") == "sweep"
-        and "mlflow.parentRunId" not in r.data.tags
-    ]
+    parent = sweep_parent(uri(sweep), experiment=EXPERIMENT)
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert logged == {
         "report/report.md",
@@ -539,14 +533,7 @@ def test_unknown_sweep_lists_the_known_ones(failing, tmp_path, capsys):
 
 
 def test_a_sweep_parent_given_as_a_run_points_to_sweep(failing, tmp_path, capsys):
-    client = mlflow.MlflowClient(uri(failing))
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    (parent,) = [
-        r
-        for r in client.search_runs([exp.experiment_id])
-        if r.data.tags.get("skillopt.sweep_id") == "sweep"
-        and "mlflow.parentRunId" not in r.data.tags
-    ]
+    parent = sweep_parent(uri(failing), experiment=EXPERIMENT)
     assert report(failing, tmp_path / "r", "--runs", parent.info.run_id) == 1
     assert "use --sweep sweep" in capsys.readouterr().err
 

@@ -18,19 +18,21 @@ import mlflow
 import pytest
 
 from skillopt.testing.openai_server import ChatServer, offline_responder
-from tests.cli_helpers import CURATED_PARAMS, REPO, all_runs, run_reflect, run_sweep, runs_by_name
+from tests.cli_helpers import (
+    CURATED_PARAMS,
+    REPO,
+    all_runs,
+    run_reflect,
+    run_sweep,
+    runs_by_name,
+    split_runs,
+)
 
 LOCAL = "sqlite:///mlflow.db"
 
 
 def uri(cwd: Path) -> str:
     return f"sqlite:///{cwd / 'mlflow.db'}"
-
-
-def split_runs(runs: list) -> tuple:
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
 
 
 @pytest.fixture(scope="module")

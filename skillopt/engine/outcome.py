@@ -57,14 +57,8 @@ class MinibatchResult:
     trajectory had a conversation, so no call), dry_run (request built, not sent).
     """
 
-    minibatch: Minibatch
+    prepared: PreparedMinibatch
     status: Status
-    shown_ids: tuple[str, ...]
-    skipped_ids: tuple[str, ...]
-    template: str
-    system: str
-    user: str
-    trajectories_text: str
     items: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[DroppedItem] = field(default_factory=list)
     truncated: int = 0
@@ -72,29 +66,35 @@ class MinibatchResult:
     failure_reason: FailureReason | None = None
     error: str | None = None
     calls: list[CallInfo] = field(default_factory=list)
-    estimated_prompt_tokens: int = 0
 
-    @classmethod
-    def from_prepared(
-        cls, prepared: PreparedMinibatch, *, status: Status, **fields: Any
-    ) -> MinibatchResult:
-        """A result carrying the prepared minibatch's request-side fields."""
-        return cls(
-            minibatch=prepared.minibatch,
-            status=status,
-            shown_ids=prepared.shown_ids,
-            skipped_ids=prepared.skipped_ids,
-            template=prepared.template,
-            system=prepared.system,
-            user=prepared.user,
-            trajectories_text=prepared.trajectories_text,
-            estimated_prompt_tokens=prepared.estimated_prompt_tokens,
-            **fields,
-        )
-
+    # The request side, read through from the prepared minibatch.
     @property
     def name(self) -> str:
-        return self.minibatch.name
+        return self.prepared.name
+
+    @property
+    def minibatch(self) -> Minibatch:
+        return self.prepared.minibatch
+
+    @property
+    def shown_ids(self) -> tuple[str, ...]:
+        return self.prepared.shown_ids
+
+    @property
+    def skipped_ids(self) -> tuple[str, ...]:
+        return self.prepared.skipped_ids
+
+    @property
+    def system(self) -> str:
+        return self.prepared.system
+
+    @property
+    def user(self) -> str:
+        return self.prepared.user
+
+    @property
+    def estimated_prompt_tokens(self) -> int:
+        return self.prepared.estimated_prompt_tokens
 
     @property
     def resumed(self) -> bool:

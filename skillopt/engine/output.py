@@ -101,7 +101,7 @@ class OutputWriter(NullObserver):
         self.spec = spec
         self._written: dict[str, set[str]] = {d: set() for d in DERIVED_DIRS}
 
-    def on_minibatch_ready(self, prepared: PreparedMinibatch | MinibatchResult) -> None:
+    def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None:
         name = prepared.name
         write_text(self.out / "trajectories" / f"{name}.md", prepared.trajectories_text + "\n")
         write_text(
@@ -135,6 +135,6 @@ def write_outputs(outcome: ReflectOutcome, out_dir: str | Path, *, summary: dict
     """Write a finished outcome in one go (what OutputWriter does during a run)."""
     writer = OutputWriter(out_dir, spec=outcome.spec)
     for result in outcome.results:
-        writer.on_minibatch_ready(result)
+        writer.on_minibatch_ready(result.prepared)
         writer.on_minibatch_done(result)
     writer.finish(summary)

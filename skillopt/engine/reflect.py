@@ -121,12 +121,20 @@ class _Analyst:
             try:
                 result = self.client.complete(request, stage=STAGE, label=job.name)
             except BudgetExhausted as exc:
-                return MinibatchResult.from_prepared(
-                    job, status="failed", failure_reason="budget", error=str(exc), calls=calls
+                return MinibatchResult(
+                    prepared=job,
+                    status="failed",
+                    failure_reason="budget",
+                    error=str(exc),
+                    calls=calls,
                 )
             except LLMError as exc:
-                return MinibatchResult.from_prepared(
-                    job, status="failed", failure_reason="llm_error", error=str(exc), calls=calls
+                return MinibatchResult(
+                    prepared=job,
+                    status="failed",
+                    failure_reason="llm_error",
+                    error=str(exc),
+                    calls=calls,
                 )
             response = result.response
             calls.append(
@@ -164,8 +172,8 @@ class _Analyst:
                 {**item, "source_type": job.minibatch.kind, "support_count": support}
                 for item in kept
             ]
-            return MinibatchResult.from_prepared(
-                job,
+            return MinibatchResult(
+                prepared=job,
                 status="ok",
                 items=items,
                 dropped=checked.dropped,
@@ -173,8 +181,8 @@ class _Analyst:
                 reply=checked.reply,
                 calls=calls,
             )
-        return MinibatchResult.from_prepared(
-            job,
+        return MinibatchResult(
+            prepared=job,
             status="failed",
             failure_reason="invalid_reply",
             error=f"no usable reply after {len(calls)} attempts: {error}",
@@ -301,7 +309,7 @@ def run_reflect(
             observer.on_minibatch_ready(job)
             if job.request is None or analyst is None:
                 status = "empty" if job.request is None else "dry_run"
-                finish(MinibatchResult.from_prepared(job, status=status))
+                finish(MinibatchResult(prepared=job, status=status))
         for future in as_completed(futures):
             finish(future.result())
 
