@@ -43,9 +43,13 @@ class Run:
 
 
 def run_reflect(
-    cwd: Path, *overrides: str, out: str = "out", env: dict[str, str] | None = None
+    cwd: Path,
+    *overrides: str,
+    out: str = "out",
+    env: dict[str, str] | None = None,
+    app: str = "reflect",
 ) -> Run:
-    """`skillopt-reflect hydra.run.dir=<out> <overrides>` in `cwd`; stdout and stderr combined.
+    """`skillopt-<app> hydra.run.dir=<out> <overrides>` in `cwd`; stdout and stderr combined.
 
     Tracking is off unless an override chooses it, so tests of other things skip MLflow's start-up.
     """
@@ -53,7 +57,7 @@ def run_reflect(
         overrides = ("tracking=off", *overrides)
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "skillopt.cli.reflect", f"hydra.run.dir={out}", *overrides],
+        [sys.executable, "-m", f"skillopt.cli.{app}", f"hydra.run.dir={out}", *overrides],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -64,15 +68,19 @@ def run_reflect(
 
 
 def run_sweep(
-    cwd: Path, *overrides: str, sweep_dir: str = "sweep", env: dict[str, str] | None = None
+    cwd: Path,
+    *overrides: str,
+    sweep_dir: str = "sweep",
+    env: dict[str, str] | None = None,
+    app: str = "reflect",
 ) -> Run:
-    """`skillopt-reflect -m hydra.sweep.dir=<sweep_dir> <overrides>` in `cwd` (tracking as configured)."""
+    """`skillopt-<app> -m hydra.sweep.dir=<sweep_dir> <overrides>` in `cwd` (tracking as configured)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
-            "skillopt.cli.reflect",
+            f"skillopt.cli.{app}",
             "-m",
             f"hydra.sweep.dir={sweep_dir}",
             *overrides,

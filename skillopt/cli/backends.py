@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from skillopt.cli.config import build_settings
 from skillopt.errors import ConfigError
+from skillopt.llm.cache import CallCache
+from skillopt.llm.client import CallListener, LLMClient
 from skillopt.llm.factory import make_backend
+from skillopt.llm.ledger import Ledger, Price
 from skillopt.llm.replay import ReplayBackend
 from skillopt.llm.types import ChatBackend
 
-log = logging.getLogger("skillopt.reflect")
+log = logging.getLogger("skillopt.llm")
+
+_SECTION = {"optimizer": "model", "target": "target"}  # where each role's settings live in config
 
 
 def build_backend(model: dict[str, Any], cfg: DictConfig) -> ChatBackend:
@@ -38,3 +46,37 @@ def build_backend(model: dict[str, Any], cfg: DictConfig) -> ChatBackend:
         "replaying %d recorded calls of run %s (%s)", len(backend), model["run_id"], backend.name
     )
     return backend
+
+
+def build_client(
+    options: dict[str, Any],
+    cfg: DictConfig,
+    *,
+    role: str,
+    cache_dir: Path,
+    listeners: Sequence[CallListener] = (),
+) -> LLMClient:
+    """An LLM client for `role` (optimizer or target): backend, ledger with the role's price and
+    budget guards, and a content-addressed call cache in `cache_dir`."""
+    backend = (
+        build_backend(options, cfg)
+        if role == "optimizer"
+        else make_backend(options["backend"], options, role=role)
+    )
+    if backend.name in ("offline", "offline-target"):
+        log.info(
+            "%s=offline is a deterministic stand-in, not an optimizer or a real target (%s): its replies only "
+            "exercise the pipeline",
+            _SECTION[role],
+            backend.name,
+        )
+    return LLMClient(
+        backend=backend,
+        ledger=Ledger(
+            price=build_settings(Price, options.get("price") or {}, f"{_SECTION[role]}.price"),
+            max_calls=options.get("max_calls"),
+            max_cost_usd=options.get("max_cost_usd"),
+        ),
+        cache=CallCache(cache_dir),
+        listeners=listeners,
+    )

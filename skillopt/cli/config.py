@@ -38,7 +38,7 @@ def plain(node: Any, where: str) -> dict[str, Any]:
         ) from None
 
 
-def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+def build_settings(cls: type[T], values: dict[str, Any], where: str) -> T:
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - known)
     if unknown:
@@ -53,10 +53,10 @@ def reflect_settings(cfg: DictConfig) -> ReflectSettings:
     formatting = FormatSettings(
         max_trajectory_chars=values.get("max_trajectory_chars", 12000),
         include_codex_trace=values.get("include_codex_trace", False),
-        clip=_build(ClipLimits, values.get("clip") or {}, "reflect.clip"),
+        clip=build_settings(ClipLimits, values.get("clip") or {}, "reflect.clip"),
     )
     rest = {k: v for k, v in values.items() if k not in _REFLECT_ONLY}
-    return _build(ReflectSettings, {**rest, "formatting": formatting}, "reflect")
+    return build_settings(ReflectSettings, {**rest, "formatting": formatting}, "reflect")
 
 
 def request_settings(model: dict[str, Any]) -> RequestSettings:
@@ -65,7 +65,7 @@ def request_settings(model: dict[str, Any]) -> RequestSettings:
 
 
 def price(model: dict[str, Any]) -> Price:
-    return _build(Price, model.get("price") or {}, "model.price")
+    return build_settings(Price, model.get("price") or {}, "model.price")
 
 
 def text_or_file(section: dict[str, Any], key: str) -> str:

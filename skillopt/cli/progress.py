@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from skillopt.engine.minibatch import Minibatch
 from skillopt.engine.outcome import MinibatchResult, NullObserver, ReflectOutcome
+from skillopt.engine.trainer import NullTrainObserver
 
 log = logging.getLogger("skillopt.reflect")
 
@@ -76,3 +77,30 @@ def log_outcome(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path)
     )
     for failed in summary["failed_minibatches"]:
         log.warning("failed: %s (%s) %s", failed["minibatch"], failed["reason"], failed["error"])
+
+
+class TrainProgress(NullTrainObserver):
+    """A TrainObserver: a tqdm bar over the run's steps (quiet when not a TTY)."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+
+    def on_start(self, plan: dict[str, Any]) -> None:
+        self._bar = tqdm(
+            total=plan["total_steps"],
+            initial=plan["resume_after"],
+            unit="step",
+            desc="train",
+            disable=not sys.stderr.isatty(),
+        )
+
+    def on_step(self, record: dict[str, Any]) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(
+                f"{record['action']} best={record['best_score']:.3f}", refresh=False
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 import skillopt
 from skillopt.cli import config as cfgmap
-from skillopt.cli.backends import build_backend
+from skillopt.cli.backends import build_client
 from skillopt.cli.progress import ProgressBar, log_outcome
 from skillopt.engine.modes import mode_spec
 from skillopt.engine.outcome import Observers
@@ -34,9 +34,6 @@ from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
 from skillopt.engine.rollout import load_rollout
 from skillopt.errors import ConfigError, SkillOptError
-from skillopt.llm.cache import CallCache
-from skillopt.llm.client import LLMClient
-from skillopt.llm.ledger import Ledger
 from skillopt.resources import conf_dir, prompts_dir
 from skillopt.tracking.run import active_tracker
 
@@ -61,24 +58,16 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     client = None
     if not settings.dry_run:
-        backend = build_backend(model, cfg)
-        if backend.name == "offline":
-            log.info(
-                "model=offline is a deterministic stand-in, not an optimizer: its items only exercise the pipeline"
-            )
-        if model["backend"] == "replay" and model.get("name") is None:
-            requests = replace(requests, model=backend.model_name)
         tracker = active_tracker()
-        client = LLMClient(
-            backend=backend,
-            ledger=Ledger(
-                price=price,
-                max_calls=model.get("max_calls"),
-                max_cost_usd=model.get("max_cost_usd"),
-            ),
-            cache=CallCache(out_dir / "llm_calls"),
+        client = build_client(
+            model,
+            cfg,
+            role="optimizer",
+            cache_dir=out_dir / "llm_calls",
             listeners=tracker.call_listeners() if tracker is not None else (),
         )
+        if model["backend"] == "replay" and model.get("name") is None:
+            requests = replace(requests, model=client.backend.model_name)
 
     log.info(
         "reflect: %d trajectories (%d failures, %d successes) from %s; mode=%s M=%d L=%d seed=%s",

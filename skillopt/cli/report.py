@@ -1,7 +1,8 @@
 """`skillopt-report`: compare the runs of a sweep (or an experiment, or chosen runs) and show
-how to reproduce each one.
+how to reproduce each one; training runs also get score curves and their steps.
 
     skillopt-report --sweep multirun/reflect/2026-11-26/10-28-11
+    skillopt-report --experiment skillopt-train --sweep multirun/train/2026-11-27/09-00-00
     skillopt-report --sweep sweep --compare 0a9c7551 40c52677
     skillopt-report --runs 0a9c7551e6444a94af41589657bb1473 b978bed74bcd421ab70103014f18be3e
     skillopt-report --verify-replay --sweep sweep
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from skillopt.errors import SkillOptError
+from skillopt.report.build import DEFAULT_STEPS
 from skillopt.report.records import RunRecord
 from skillopt.report.replay import ReplayCheck
 
@@ -33,6 +35,13 @@ what the report holds:
   "Reproduce" section (recorded command, overrides, git commit and dirty flag, skillopt and
   MLflow versions, the command that re-runs the job and the one that replays it).
 
+training runs (tag skillopt.job=train, experiment skillopt-train) get a table of their own
+  (the params that vary, status, baseline and best selection score, test delta (hard),
+  accepted/rejected/skipped steps, tokens, cost, wall time, run id), a score curve per run
+  (selection hard, gate current and gate best against step; accepts and rejects marked), an
+  overlay of the best gate score of every run, and per run its first N steps (--steps).
+  A report may mix reflect and training runs; each part shows what applies to its runs.
+
 output (--out, default ./report):
   report.md, report.html (self-contained), report.json (the same data), plots/*.png.
   A sweep's report is also logged to the sweep's parent run under report/.
@@ -47,8 +56,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="skillopt-report",
         description=(
-            "Write a report comparing skillopt-reflect runs recorded in MLflow: a whole "
-            "experiment (default), one sweep (--sweep) or chosen runs (--runs)."
+            "Write a report comparing skillopt-reflect and skillopt-train runs recorded in "
+            "MLflow: a whole experiment (default), one sweep (--sweep) or chosen runs (--runs)."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -65,8 +74,9 @@ def parser() -> argparse.ArgumentParser:
         "--experiment",
         default="skillopt-reflect",
         metavar="NAME",
-        help="experiment to read (default: skillopt-reflect); without --sweep or --runs the "
-        "report covers all its runs except sweep parents",
+        help="experiment to read (default: skillopt-reflect; training runs are in "
+        "skillopt-train); without --sweep or --runs the report covers all its runs except "
+        "sweep parents",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -90,14 +100,22 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=5,
         metavar="N",
-        help="proposed items (edits, suggestions or candidate titles) shown per run (default: 5)",
+        help="proposed items (edits, suggestions or candidate titles) shown per reflect run "
+        "(default: 5)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        metavar="N",
+        help=f"steps listed per training run (default: {DEFAULT_STEPS}; report.json holds all)",
     )
     p.add_argument(
         "--verify-replay",
         action="store_true",
-        help="first replay every run from its recorded calls (model=replay) and mark in the "
-        "report, and with the tag skillopt.replay_verified on the run, whether its patches "
-        "came out byte for byte",
+        help="first replay every reflect run from its recorded calls (model=replay) and mark "
+        "in the report, and with the tag skillopt.replay_verified on the run, whether its "
+        "patches came out byte for byte (training runs are not replayed)",
     )
     p.add_argument(
         "--out",
@@ -129,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         run_ids=tuple(args.runs or ()),
         compare=tuple(args.compare) if args.compare else None,  # type: ignore[arg-type]
         items=args.items,
+        steps=args.steps,
         verify_replay=args.verify_replay,
         out=args.out,
     )

@@ -197,16 +197,10 @@ class CheckedReply:
     dropped: list[DroppedItem]
 
 
-def check_reply(reply: Any, spec: ModeSpec) -> CheckedReply:
-    """Validate the envelope (raises ReplyError) and each item (drops bad ones)."""
-    if not isinstance(reply, dict):
-        raise ReplyError(f"expected a JSON object, got {type(reply).__name__}")
-    patch = reply.get("patch")
-    if not isinstance(patch, dict):
-        raise ReplyError("the reply has no 'patch' object")
-    raw_items = patch.get(spec.key)
-    if not isinstance(raw_items, list):
-        raise ReplyError(f"patch.{spec.key} must be a list (update mode {spec.mode.value})")
+def validate_items(
+    raw_items: list[Any], spec: ModeSpec
+) -> tuple[list[dict[str, Any]], list[DroppedItem]]:
+    """Each item checked against the mode's schema: (valid items, dropped items with reasons)."""
     items: list[dict[str, Any]] = []
     dropped: list[DroppedItem] = []
     for index, raw in enumerate(raw_items):
@@ -220,6 +214,20 @@ def check_reply(reply: Any, spec: ModeSpec) -> CheckedReply:
             dropped.append(DroppedItem(index=index, reason=reasons))
             continue
         items.append(item.model_dump(exclude_none=True))
+    return items, dropped
+
+
+def check_reply(reply: Any, spec: ModeSpec) -> CheckedReply:
+    """Validate the envelope (raises ReplyError) and each item (drops bad ones)."""
+    if not isinstance(reply, dict):
+        raise ReplyError(f"expected a JSON object, got {type(reply).__name__}")
+    patch = reply.get("patch")
+    if not isinstance(patch, dict):
+        raise ReplyError("the reply has no 'patch' object")
+    raw_items = patch.get(spec.key)
+    if not isinstance(raw_items, list):
+        raise ReplyError(f"patch.{spec.key} must be a list (update mode {spec.mode.value})")
+    items, dropped = validate_items(raw_items, spec)
     return CheckedReply(reply=reply, items=items, dropped=dropped)
 
 

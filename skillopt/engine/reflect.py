@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
+from skillopt.engine.ask import followup_request
 from skillopt.engine.formatting import FormatSettings, format_block
 from skillopt.engine.jsonx import extract_json
 from skillopt.engine.minibatch import Minibatch, plan_minibatches
@@ -89,13 +90,6 @@ class RequestSettings:
     parse_retries: int = 2
 
 
-def _retry_message(error: str) -> str:
-    return (
-        f"That reply could not be used: {error}. Answer again with exactly one JSON object in the "
-        "format the system message specifies, and nothing outside it."
-    )
-
-
 class _Analyst:
     """Turns one prepared minibatch into a result: call, parse, validate, ask again if needed."""
 
@@ -151,18 +145,7 @@ class _Analyst:
                 checked = check_reply(extract_json(response.text), self.spec)
             except ReplyError as exc:
                 error = str(exc)
-                request = ChatRequest(
-                    model=request.model,
-                    messages=(
-                        *request.messages,
-                        {"role": "assistant", "content": response.text},
-                        {"role": "user", "content": _retry_message(error)},
-                    ),
-                    max_tokens=request.max_tokens,
-                    reply_format=request.reply_format,
-                    temperature=request.temperature,
-                    response_schema=request.response_schema,
-                )
+                request = followup_request(request, response.text, error)
                 continue
             kept = apply_budget(
                 checked.items, spec=self.spec, edit_budget=self.settings.edit_budget

@@ -13,9 +13,14 @@ BACKENDS = ("offline", "openai")
 _OPENAI_OPTIONS = ("base_url", "api_key_env", "timeout_s", "max_retries", "token_param")
 
 
-def make_backend(name: str, options: Mapping[str, Any]) -> ChatBackend:
-    """`offline` takes no options; `openai` takes base_url, api_key_env, timeout_s, max_retries, token_param."""
+def make_backend(name: str, options: Mapping[str, Any], *, role: str = "optimizer") -> ChatBackend:
+    """`offline` takes no options (the optimizer stand-in, or for `role="target"` the simulated
+    target); `openai` takes base_url, api_key_env, timeout_s, max_retries, token_param."""
     if name == "offline":
+        if role == "target":
+            from skillopt.sim.target import OfflineTarget
+
+            return OfflineTarget()
         return OfflineBackend()
     if name == "openai":
         from skillopt.llm.openai_backend import OpenAIBackend

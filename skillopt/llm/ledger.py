@@ -90,6 +90,28 @@ class Ledger:
         with self._lock:
             self.errors += 1
 
+    def restore(self, summary: dict[str, Any]) -> None:
+        """Add the totals of an earlier attempt (a `summary()`), so a resumed run reports what the
+        whole run paid, not only what this process paid. Latencies are not restored."""
+        with self._lock:
+            for name in (
+                "calls",
+                "errors",
+                "cache_hits",
+                "retries",
+                "prompt_tokens",
+                "completion_tokens",
+            ):
+                setattr(self, name, getattr(self, name) + int(summary.get(name, 0)))
+            self.cost_usd += float(summary.get("cost_usd", 0.0))
+            self._started += int(summary.get("calls", 0))
+            for stage, usage in (summary.get("stages") or {}).items():
+                target = self.stages.setdefault(stage, _StageUsage())
+                target.calls += int(usage.get("calls", 0))
+                target.prompt_tokens += int(usage.get("prompt_tokens", 0))
+                target.completion_tokens += int(usage.get("completion_tokens", 0))
+                target.cost_usd += float(usage.get("cost_usd", 0.0))
+
     def summary(self) -> dict[str, Any]:
         with self._lock:
             lat = sorted(self.latencies)

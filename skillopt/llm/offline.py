@@ -2,7 +2,10 @@
 
 It is not an optimizer. It reads the failure reasons and task types it is shown and turns them
 into plausible, valid payload items so the quickstart and the tests exercise every code path.
-The same request always gets the same reply.
+On the bundled simulation (`skillopt.sim`) it proposes the formatting rule that explains a
+failure, so an offline training run really improves. Merge, ranking, rewrite and epoch-level
+requests get mechanical answers (concatenate and dedupe, rank by source and support, append the
+suggestions). The same request always gets the same reply.
 """
 
 from __future__ import annotations
@@ -11,14 +14,25 @@ import json
 import re
 import time
 from collections import Counter
+from typing import Any
 
 from skillopt.llm.types import ChatRequest, ChatResponse, estimate_tokens
+from skillopt.sim.rules import RULES, explain_failure, parse_fail_reason
 
 _REASON = re.compile(r"^Failure reason: (.+)$", re.MULTILINE)
 _TASK_TYPE = re.compile(r"^Task type: (.+)$", re.MULTILINE)
 _IDS = re.compile(r"^### Trajectory \d+ \(id=(.+)\)$", re.MULTILINE)
 _BUDGET = re.compile(r"at most (\d+)")
 _SKILL = re.compile(r"^## Current Skill\n(.*?)(?=^## )", re.MULTILINE | re.DOTALL)
+_POOL_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+_POOL_BUDGET = re.compile(r"budget (\d+)\)")
+_SUPPORT = re.compile(r"support[=:]\s*(\d+)")
+_CATEGORY_COUNT = re.compile(
+    r"(improved|regressed|persistent_fail|stable_success)\D{0,20}(\d+)", re.I
+)
+RECHECK_RULE = (
+    "- Re-read the context once more and copy the recorded value exactly before answering."
+)
 
 
 def _category(reason: str) -> str:
@@ -44,6 +58,9 @@ class OfflineBackend:
         )
 
     def _reply(self, reply_format: str, user: str) -> dict:
+        head = reply_format.split(":", 1)[0]
+        if head in _OTHER_STAGES:
+            return _OTHER_STAGES[head](reply_format, user)
         kind = "success" if reply_format.startswith("success") else "failure"
         mode = reply_format.split(":", 1)[-1]
         ids = _IDS.findall(user)
@@ -52,6 +69,10 @@ class OfflineBackend:
         skill_match = _SKILL.search(user)
         skill = skill_match.group(1).strip() if skill_match else ""
 
+        if kind == "failure" and mode != "full_rewrite_minibatch":
+            simulated = _simulated_rules(user, skill, mode)
+            if simulated is not None:
+                return simulated
         if kind == "failure":
             counts = Counter(_category(r) for r in _REASON.findall(user))
             themes = [(c, n, f"tasks failing with '{c}'") for c, n in counts.most_common()] or [
@@ -112,3 +133,185 @@ class OfflineBackend:
         else:
             reply["success_patterns"] = [about for _name, _n, about in themes]
         return reply
+
+
+def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
+    """Failure analysis on the simulation: the rules that explain the failures (most frequent
+    first), minus those the skill already states; None when no reason is a simulation reason."""
+    parsed = [parse_fail_reason(r) for r in _REASON.findall(user)]
+    parsed = [p for p in parsed if p is not None]
+    if not parsed:
+        return None
+    counts: Counter[str] = Counter()
+    unexplained = 0
+    for predicted, golds in parsed:
+        rules = explain_failure(predicted, golds)
+        if not rules:
+            unexplained += 1
+        for rule in rules:
+            counts[rule.name] += 1
+    by_name = {rule.name: rule for rule in RULES}
+    ranked = sorted(counts, key=lambda n: (-counts[n], [r.name for r in RULES].index(n)))
+    texts = [(by_name[n].text, counts[n]) for n in ranked if by_name[n].marker not in skill]
+    if unexplained and RECHECK_RULE not in skill:
+        texts.append((RECHECK_RULE, unexplained))
+    summary = [
+        {"failure_type": n, "count": counts[n], "description": f"answers not formatted by rule {n}"}
+        for n in ranked
+    ]
+    if unexplained:
+        summary.append(
+            {
+                "failure_type": "wrong value",
+                "count": unexplained,
+                "description": "the answer value itself is wrong",
+            }
+        )
+    if mode == "patch":
+        key, items = "edits", [{"op": "append", "content": text} for text, _n in texts]
+    else:
+        key = "revise_suggestions"
+        items = [
+            {
+                "type": "add_rule",
+                "title": text.lstrip("- ")[:60],
+                "motivation": f"{n} failed trajectories in this minibatch need it.",
+                "instruction": f"Add this rule to the skill: {text}",
+                "priority_hint": "high" if n > 1 else "medium",
+            }
+            for text, n in texts
+        ]
+    return {
+        "batch_size": len(parsed),
+        "failure_summary": summary,
+        "patch": {"reasoning": f"offline stand-in: {len(parsed)} simulated failures", key: items},
+    }
+
+
+def _json_after(user: str, header: str) -> Any:
+    """The JSON value that follows `header` in a user message."""
+    start = user.find(header)
+    if start < 0:
+        return None
+    bracket = user.find("[", start + len(header))
+    if bracket < 0:
+        return None
+    value, _end = json.JSONDecoder().raw_decode(user, bracket)
+    return value
+
+
+_KEYS = {
+    "patch": "edits",
+    "rewrite_from_suggestions": "revise_suggestions",
+    "full_rewrite_minibatch": "skill_candidates",
+}
+
+
+def _identity(item: dict) -> str:
+    for key in ("new_skill", "instruction", "content"):
+        if item.get(key):
+            return f"{item.get('op', '')}|{item.get('target', '')}|{item[key]}"
+    return json.dumps(item, sort_keys=True)
+
+
+def _merge(reply_format: str, user: str) -> dict:
+    _stage, _group, mode = reply_format.split(":", 2)
+    key = _KEYS[mode]
+    patches = (
+        _json_after(user, "## Patches to merge") or _json_after(user, "## Groups to combine") or []
+    )
+    merged: dict[str, dict] = {}
+    for patch in patches:
+        for item in patch.get(key, []):
+            ident = _identity(item)
+            if ident in merged:
+                support = (merged[ident].get("support_count") or 1) + (
+                    item.get("support_count") or 1
+                )
+                merged[ident] = {**merged[ident], "support_count": support}
+            else:
+                merged[ident] = dict(item)
+    items = list(merged.values())
+    if mode == "full_rewrite_minibatch":
+        items = items[:1]
+    return {"reasoning": f"offline stand-in: {len(items)} distinct items kept", key: items}
+
+
+def _ranking(_reply_format: str, user: str) -> dict:
+    lines = _POOL_LINE.findall(user)
+    budget_match = _POOL_BUDGET.search(user)
+    budget = int(budget_match.group(1)) if budget_match else len(lines)
+
+    def key(entry: tuple[str, str]) -> tuple[int, int, int]:
+        index, text = int(entry[0]), entry[1]
+        support = _SUPPORT.search(text)
+        return (0 if "failure" in text else 1, -(int(support.group(1)) if support else 0), index)
+
+    chosen = [int(i) for i, _text in sorted(lines, key=key)[:budget]]
+    return {
+        "reasoning": "offline stand-in: failure-driven first, then by support",
+        "selected_indices": chosen,
+    }
+
+
+def _rewrite(_reply_format: str, user: str) -> dict:
+    match = _SKILL.search(user + "\n## ")
+    skill = match.group(1).rstrip() if match else ""
+    suggestions = _json_after(user, "## Selected Revise Suggestions") or []
+    lines = []
+    for s in suggestions:
+        instruction = str(s.get("instruction", ""))
+        rule = (
+            instruction.split(": ", 1)[1]
+            if instruction.startswith("Add this rule to the skill: ")
+            else f"- {instruction}"
+        )
+        if rule not in skill:
+            lines.append(rule)
+    new_skill = skill + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
+    return {
+        "reasoning": f"offline stand-in: {len(lines)} suggestions applied",
+        "change_summary": [f"added: {line}" for line in lines],
+        "new_skill": new_skill,
+    }
+
+
+def _counts(user: str) -> dict[str, int]:
+    return {name.lower(): int(n) for name, n in _CATEGORY_COUNT.findall(user)}
+
+
+def _slow_update(_reply_format: str, user: str) -> dict:
+    counts = _counts(user)
+    content = "\n".join(
+        [
+            "- Apply every formatting rule above to the final answer, not only to the reasoning.",
+            f"- Last epoch: {counts.get('improved', 0)} tasks improved, {counts.get('regressed', 0)} regressed, "
+            f"{counts.get('persistent_fail', 0)} still fail.",
+        ]
+    )
+    return {
+        "reasoning": "offline stand-in: summary of the comparison",
+        "slow_update_content": content,
+    }
+
+
+def _meta_skill(_reply_format: str, user: str) -> dict:
+    counts = _counts(user)
+    content = (
+        "- Prefer edits that state a concrete output format; they moved "
+        f"{counts.get('improved', 0)} tasks last epoch.\n"
+        "- Do not re-propose edits that the step buffer lists as rejected."
+    )
+    return {
+        "reasoning": "offline stand-in: lessons for the optimizer",
+        "meta_skill_content": content,
+    }
+
+
+_OTHER_STAGES = {
+    "merge": _merge,
+    "ranking": _ranking,
+    "rewrite_skill": _rewrite,
+    "slow_update": _slow_update,
+    "meta_skill": _meta_skill,
+}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from skillopt.report.collect import Store, collect, collect_run, resolve_tracking_uri
 from skillopt.report.compare import Comparison, compare, pick
-from skillopt.report.content import build_content
+from skillopt.report.content import DEFAULT_STEPS, build_content
 from skillopt.report.records import ReportError, RunRecord, Selection
 from skillopt.report.replay import ReplayCheck, verify_replays
 from skillopt.report.write import REPORT_FILES, write_report
@@ -23,11 +23,13 @@ class ReportRequest:
 
     tracking_uri: the MLflow store (default `sqlite:///mlflow.db`, relative to the current
     directory, like skillopt-reflect's). experiment: experiment name (default
-    `skillopt-reflect`). sweep_id: report on one sweep of it. run_ids: report on these runs
-    instead (any experiment). compare: two run ids (or unique prefixes) to diff patch by patch.
-    items: proposed items shown per run (default 5). verify_replay: replay every run first and
-    record whether its patches came out byte for byte. out: the report folder (default
-    `report`). generated_at: the timestamp line (default now, UTC)."""
+    `skillopt-reflect`; training runs are in `skillopt-train`). sweep_id: report on one sweep
+    of it. run_ids: report on these runs instead (any experiment). compare: two run ids (or
+    unique prefixes) to diff patch by patch. items: proposed items shown per reflect run
+    (default 5). steps: steps listed per training run (default 30; report.json holds them
+    all). verify_replay: replay every reflect run first and record whether its patches came
+    out byte for byte. out: the report folder (default `report`). generated_at: the timestamp
+    line (default now, UTC)."""
 
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str = DEFAULT_EXPERIMENT
@@ -35,6 +37,7 @@ class ReportRequest:
     run_ids: tuple[str, ...] = ()
     compare: tuple[str, str] | None = None
     items: int = 5
+    steps: int = DEFAULT_STEPS
     verify_replay: bool = False
     out: Path = Path("report")
     generated_at: str | None = None
@@ -59,6 +62,8 @@ def make_report(
     """Write the report `request` asks for; ReportError (one line) on bad input."""
     if request.items < 0:
         raise ReportError(f"--items must be 0 or more, not {request.items}")
+    if request.steps < 0:
+        raise ReportError(f"--steps must be 0 or more, not {request.steps}")
     store = Store(resolve_tracking_uri(request.tracking_uri))
     selection = collect(
         store,
@@ -73,7 +78,9 @@ def make_report(
         selection = replace(
             selection, runs=tuple(r.with_tags(checks[r.run_id].tags) for r in selection.runs)
         )
-    content = build_content(selection, items=request.items, comparison=comparison)
+    content = build_content(
+        selection, items=request.items, comparison=comparison, steps=request.steps
+    )
     html = write_report(content, request.out, generated_at=request.generated_at)
     logged_to = None
     if selection.kind == "sweep" and selection.parent is not None:
@@ -97,5 +104,10 @@ def _comparison(
                 raise ReportError(
                     f"--compare: no run {ref!r} in this report or in {store.uri}"
                 ) from None
+        if run.is_training:
+            raise ReportError(
+                f"--compare: run {run.run_id} is a training run; --compare diffs the patches "
+                "of two skillopt-reflect runs"
+            )
         runs.append(run)
     return compare(runs[0], runs[1])

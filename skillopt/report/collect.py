@@ -2,6 +2,8 @@
 
 This is the only module of `skillopt.report` that imports MLflow. Everything is read through an
 `MlflowClient` bound to one tracking URI; nothing here creates a store, an experiment or a run.
+Training runs (tag `skillopt.job=train`) also get the history of each step metric they logged:
+one `get_metric_history` call per metric and run, none for reflect runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 import yaml
 
 from skillopt.report.records import (
+    JOB_TRAIN,
+    STEP_METRICS,
+    TAG_JOB,
     TAG_PARENT,
     TAG_SWEEP_ID,
     PatchFile,
@@ -92,9 +97,22 @@ class Store:
         except MlflowException as exc:
             raise ReportError(f"no run {run_id!r} in {self.uri} ({exc.error_code})") from None
 
+    def history(self, run_id: str, names: list[str]) -> dict[str, tuple[tuple[int, float], ...]]:
+        """Every logged value of each metric in `names`, as (step, value) pairs sorted by step;
+        where a step was logged more than once (a resumed run), the last value logged wins."""
+        out: dict[str, tuple[tuple[int, float], ...]] = {}
+        for name in names:
+            points = sorted(
+                self.client.get_metric_history(run_id, name),
+                key=lambda m: (int(m.step), int(m.timestamp)),
+            )
+            by_step = {int(m.step): float(m.value) for m in points}
+            out[name] = tuple(sorted(by_step.items()))
+        return out
+
     def record(self, run: Any, *, scratch: Path) -> RunRecord:
         """A RunRecord of `run`, with its patches and working directory read from its artifacts
-        (downloaded into `scratch`)."""
+        (downloaded into `scratch`) and, for a training run, its step-metric histories."""
         run_id = run.info.run_id
         dirs = tuple(sorted(a.path for a in self.client.list_artifacts(run_id) if a.is_dir))
         patches: tuple[PatchFile, ...] = ()
@@ -109,6 +127,9 @@ class Store:
                     self.client.download_artifacts(run_id, "hydra/hydra.yaml", str(scratch))
                 )
                 cwd = _runtime_cwd(local)
+        history = {}
+        if run.data.tags.get(TAG_JOB) == JOB_TRAIN:
+            history = self.history(run_id, [m for m in STEP_METRICS if m in run.data.metrics])
         return RunRecord(
             run_id=run_id,
             run_name=run.info.run_name or "",
@@ -122,6 +143,7 @@ class Store:
             patches=patches,
             artifact_dirs=dirs,
             cwd=cwd,
+            history=history,
         )
 
     # -- writing ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Plain, typed records of what MLflow holds about a set of reflect runs (no MLflow here).
+"""Plain, typed records of what MLflow holds about a set of runs (no MLflow here).
 
 `collect` fills them; every renderer reads only these, so a report is a pure function of the
 records (plus one generated-at line).
@@ -22,6 +22,28 @@ TAG_REPLAY_OF = "skillopt.replay_of"
 TAG_REPLAY_VERIFIED = "skillopt.replay_verified"
 TAG_REPLAY_DETAIL = "skillopt.replay_detail"
 TAG_PARENT = "mlflow.parentRunId"
+# Which job logged a run: `train` for skillopt-train, `reflect` (or no tag, for older runs)
+# for skillopt-reflect.
+TAG_JOB = "skillopt.job"
+JOB_TRAIN = "train"
+JOB_REFLECT = "reflect"
+
+# The per-step metrics of a training run (logged with step=<global step>; step 0 is the
+# baseline), whose whole history a report reads. Final single-value metrics are read from the
+# run's latest values like any other metric.
+STEP_METRICS = (
+    "selection.hard",
+    "selection.soft",
+    "gate.score",
+    "gate.current",
+    "gate.best",
+    "gate.accepted",
+    "train.hard",
+    "train.soft",
+    "select.edit_budget",
+    "update.edits_applied",
+    "llm.cost_usd",
+)
 
 # The payload list of each update mode, in the order they are looked for in a patch.
 PAYLOAD_KEYS = ("edits", "revise_suggestions", "skill_candidates")
@@ -73,7 +95,11 @@ class PatchFile:
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """One MLflow run: its info, params, metrics and tags as MLflow returned them, plus the
-    patches and the working directory it ran in (from its `hydra/hydra.yaml` artifact)."""
+    patches and the working directory it ran in (from its `hydra/hydra.yaml` artifact).
+
+    history: for training runs, every logged value of each step metric it has (`STEP_METRICS`),
+    as (step, value) pairs sorted by step, one per step (the last logged wins); empty for
+    reflect runs."""
 
     run_id: str
     run_name: str
@@ -87,6 +113,16 @@ class RunRecord:
     patches: tuple[PatchFile, ...] = ()
     artifact_dirs: tuple[str, ...] = ()
     cwd: str | None = None
+    history: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+
+    @property
+    def job(self) -> str:
+        """`train` or `reflect` (the `skillopt.job` tag; runs without it are reflect runs)."""
+        return self.tags.get(TAG_JOB) or JOB_REFLECT
+
+    @property
+    def is_training(self) -> bool:
+        return self.job == JOB_TRAIN
 
     @property
     def job_num(self) -> int | None:
@@ -137,6 +173,15 @@ class Selection:
     sweep_id: str | None = None
     parent: RunRecord | None = None
     runs: tuple[RunRecord, ...] = field(default_factory=tuple)
+
+    @property
+    def reflect_runs(self) -> tuple[RunRecord, ...]:
+        """The runs that are not training runs (reflect runs, old runs without a job tag)."""
+        return tuple(run for run in self.runs if not run.is_training)
+
+    @property
+    def training_runs(self) -> tuple[RunRecord, ...]:
+        return tuple(run for run in self.runs if run.is_training)
 
     @property
     def title(self) -> str:

@@ -15,13 +15,25 @@ from skillopt.report.content import (
     GENERATED_PREFIX,
     ReportContent,
     RunSection,
+    TrainingContent,
+    TrainSection,
     items_heading,
+    jobs_sentence,
     plots_gap,
+    reflect_headings,
     source_sentence,
+    steps_heading,
+    train_headlines,
     verified_sentence,
 )
+from skillopt.report.plots import Plot
 from skillopt.report.records import TAG_ERROR, RunRecord
-from skillopt.report.tables import MISSING, fmt_number, one_line
+from skillopt.report.reproduce import Reproduction
+from skillopt.report.tables import MISSING, RunsTable, fmt_number, one_line
+from skillopt.report.training import REJECT, SKIP, STEP_COLUMNS
+
+# Classes of step-table rows (accepted steps get `accepted`).
+ROW_CLASSES = {REJECT: "rejected", SKIP: "skipped"}
 
 CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -49,6 +61,12 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 .compare td { width: 48%; }
 .ok { color: #1a7f37; } .bad { color: #cf222e; }
+"""
+
+# Added to STYLE only in a report with training runs (a reflect report stays as it was).
+TRAIN_STYLE = """
+tr.accepted td { background: #f0fff4; } tr.rejected td { background: #fff5f5; }
+tr.skipped td { color: #8c959f; }
 """
 
 # Registered first, so errors in any later script are counted.
@@ -122,7 +140,7 @@ def render_html(content: ReportContent, *, generated_at: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">',
         f"<title>{e(title)}</title>",
-        f"<style>{STYLE}</style>",
+        f"<style>{STYLE}{TRAIN_STYLE if content.training else ''}</style>",
         f"<script>{CHECK_SCRIPT}</script>",
         "</head>",
         "<body>",
@@ -130,11 +148,18 @@ def render_html(content: ReportContent, *, generated_at: str) -> str:
         f'<p class="generated">{e(GENERATED_PREFIX + generated_at)}</p>',
         f"<p>{e(source_sentence(selection))}</p>",
     ]
-    out += _runs_table(content)
-    out += _plots(content)
-    out.append('<h2 id="details">Runs in detail</h2>')
-    for section in content.sections:
-        out += _section(section)
+    jobs = jobs_sentence(selection)
+    if jobs:
+        out.append(f"<p>{e(jobs)}</p>")
+    if content.has_reflect:
+        headings = reflect_headings(content)
+        out += _runs_table(content.table, title=headings["runs"], ids=("runs", "runs-table"))
+        out += _plots(content, title=headings["plots"])
+        out.append(f'<h2 id="details">{e(headings["details"])}</h2>')
+        for section in content.sections:
+            out += _section(section)
+    if content.training is not None:
+        out += _training(content.training)
     if content.comparison is not None:
         out += _comparison(content)
     out += [
@@ -146,10 +171,14 @@ def render_html(content: ReportContent, *, generated_at: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _runs_table(content: ReportContent) -> list[str]:
-    table = content.table
-    out = ['<h2 id="runs">Runs</h2>', '<p class="muted">Click a column header to sort.</p>']
-    out.append('<table class="sortable" id="runs-table">')
+def _runs_table(table: RunsTable, *, title: str, ids: tuple[str, str]) -> list[str]:
+    """A sortable runs table under a heading; ids: the heading's and the table's."""
+    heading, table_id = ids
+    out = [
+        f'<h2 id="{e(heading)}">{e(title)}</h2>',
+        '<p class="muted">Click a column header to sort.</p>',
+    ]
+    out.append(f'<table class="sortable" id="{e(table_id)}">')
     heads = "".join(
         f'<th scope="col" tabindex="0" data-type="{"number" if c.numeric else "text"}" '
         f'data-key="{e(c.key)}">{e(c.header)}</th>'
@@ -176,16 +205,20 @@ def _runs_table(content: ReportContent) -> list[str]:
     return out
 
 
-def _plots(content: ReportContent) -> list[str]:
-    out = ['<h2 id="plots">Plots</h2>']
+def _figure(plot: Plot) -> list[str]:
+    data = base64.b64encode(plot.png).decode("ascii")
+    return [
+        "<figure>",
+        f'<img src="data:image/png;base64,{data}" alt="{e(plot.title)}">',
+        f"<figcaption>{e(plot.title)} (<code>plots/{e(plot.name)}</code>)</figcaption>",
+        "</figure>",
+    ]
+
+
+def _plots(content: ReportContent, *, title: str) -> list[str]:
+    out = [f'<h2 id="plots">{e(title)}</h2>']
     for plot in content.plots:
-        data = base64.b64encode(plot.png).decode("ascii")
-        out += [
-            "<figure>",
-            f'<img src="data:image/png;base64,{data}" alt="{e(plot.title)}">',
-            f"<figcaption>{e(plot.title)} (<code>plots/{e(plot.name)}</code>)</figcaption>",
-            "</figure>",
-        ]
+        out += _figure(plot)
     gap = plots_gap(content)
     if gap:
         out.append(f"<p>{e(gap)}</p>")
@@ -234,8 +267,80 @@ def _section(section: RunSection) -> list[str]:
     else:
         out.append("<h4>Failure types: none reported</h4>")
 
-    rep = section.reproduction
     verified_class = "" if section.verified is None else ("ok" if section.verified else "bad")
+    verified = (
+        f'Replay verified: <span class="{verified_class}">{e(verified_sentence(section))}</span>'
+    )
+    out += _reproduce(section.reproduction, verified=verified)
+    if run.replay_of:
+        out.append(f"<p>This run replays run <code>{e(run.replay_of)}</code>.</p>")
+    out.append("</section>")
+    return out
+
+
+def _training(training: TrainingContent) -> list[str]:
+    out = _runs_table(training.table, title="Training runs", ids=("training", "train-runs-table"))
+    if training.summary:
+        out.append(f"<p>{e(' '.join(training.summary))}</p>")
+    if training.overlay is not None:
+        out += _figure(training.overlay)
+    out.append('<h2 id="training-details">Training runs in detail</h2>')
+    for section in training.sections:
+        out += _train_section(section)
+    return out
+
+
+def _train_section(section: TrainSection) -> list[str]:
+    run = section.run
+    out = [
+        f'<section class="run train" id="run-{e(run.run_id)}">',
+        f"<h3>{e(run.label)}: {e(run.run_name or run.run_id)}</h3>",
+        f"<p>Run <code>{e(run.run_id)}</code>, status {e(run.status)}{_error(run)}.</p>",
+    ]
+    note = run.tags.get("mlflow.note.content")
+    if note:
+        out.append(f"<blockquote>{e(' '.join(note.split()))}</blockquote>")
+    out.append(
+        "<ul>" + "".join(f"<li>{e(line)}</li>" for line in train_headlines(section)) + "</ul>"
+    )
+    if run.params:
+        settings = ", ".join(
+            f"<code>{e(k)}</code> = <code>{e(v)}</code>" for k, v in sorted(run.params.items())
+        )
+        out.append(f"<p>Settings: {settings}.</p>")
+    if section.curve is not None:
+        out += _figure(section.curve)
+    else:
+        out.append("<p>No score curve: the run logged no selection or gate history.</p>")
+    out.append(f"<h4>{e(steps_heading(section))}</h4>")
+    if section.shown:
+        heads = "".join(
+            f"<th>{e(h)}</th>" for h in ["step", "action", *(h for _, h in STEP_COLUMNS)]
+        )
+        rows = []
+        for row in section.steps[: section.shown]:
+            kind = "accepted" if row.accepted else ROW_CLASSES.get(row.action, "")
+            attr = f' class="{kind}"' if kind else ""
+            cells = "".join(
+                f'<td class="num">{e(fmt_number(getattr(row, name)))}</td>'
+                for name, _ in STEP_COLUMNS
+            )
+            rows.append(
+                f'<tr{attr} data-step="{row.step}"><td class="num">{row.step}</td>'
+                f"<td>{e(row.action)}</td>{cells}</tr>"
+            )
+        out.append(
+            f'<table class="steps"><thead><tr>{heads}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+    out += _reproduce(section.reproduction, verified=None)
+    out.append("</section>")
+    return out
+
+
+def _reproduce(rep: Reproduction, *, verified: str | None) -> list[str]:
+    """The "Reproduce" block; `verified`: the replay verification item, as HTML (None: left
+    out)."""
     items = []
     if rep.recorded_command:
         items.append(f"Recorded command: <code>{e(rep.recorded_command)}</code>")
@@ -245,11 +350,12 @@ def _section(section: RunSection) -> list[str]:
         f"Working directory: {f'<code>{e(rep.cwd)}</code>' if rep.cwd else 'unknown'}",
         f"Git commit: <code>{e(rep.git_commit)}</code> (dirty: {e(rep.git_dirty)})",
         f"Versions: skillopt {e(rep.skillopt_version)}, MLflow {e(rep.mlflow_version)}",
-        f'Replay verified: <span class="{verified_class}">{e(verified_sentence(section))}</span>',
     ]
+    if verified is not None:
+        items.append(verified)
     if rep.redacted:
         items.append("Some overrides held secrets and were redacted; set them again to re-run.")
-    out += ["<h4>Reproduce</h4>", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
+    out = ["<h4>Reproduce</h4>", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"]
     out += ["<p>Re-run this job:</p>", _pre(rep.shell(rep.rerun))]
     if rep.replay_blocker:
         out.append(f"<p>Nothing to replay: {e(rep.replay_blocker)}.</p>")
@@ -258,9 +364,6 @@ def _section(section: RunSection) -> list[str]:
             "<p>Replay it from its recorded calls (same patches, byte for byte):</p>",
             _pre(rep.shell(rep.replay)),
         ]
-    if run.replay_of:
-        out.append(f"<p>This run replays run <code>{e(run.replay_of)}</code>.</p>")
-    out.append("</section>")
     return out
 
 

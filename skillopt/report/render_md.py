@@ -6,13 +6,21 @@ from skillopt.report.content import (
     GENERATED_PREFIX,
     ReportContent,
     RunSection,
+    TrainingContent,
+    TrainSection,
     items_heading,
+    jobs_sentence,
     plots_gap,
+    reflect_headings,
     source_sentence,
+    steps_heading,
+    train_headlines,
     verified_sentence,
 )
 from skillopt.report.records import TAG_ERROR, RunRecord
-from skillopt.report.tables import MISSING, fmt_number, one_line
+from skillopt.report.reproduce import Reproduction
+from skillopt.report.tables import MISSING, RunsTable, fmt_number, one_line
+from skillopt.report.training import STEP_COLUMNS
 
 
 def cell(text: str) -> str:
@@ -32,10 +40,21 @@ def render_markdown(content: ReportContent, *, generated_at: str) -> str:
     out: list[str] = [f"# skillopt report: {selection.title}", ""]
     out += [f"{GENERATED_PREFIX}{generated_at}", ""]
     out += [source_sentence(selection), ""]
+    jobs = jobs_sentence(selection)
+    if jobs:
+        out += [jobs, ""]
+    if content.has_reflect:
+        out += _reflect(content)
+    if content.training is not None:
+        out += _training(content.training)
+    if content.comparison is not None:
+        out += _comparison(content)
+    return "\n".join(out).rstrip("\n") + "\n"
 
-    table = content.table
-    out += ["## Runs", ""]
-    out.append("| " + " | ".join(cell(c.header) for c in table.columns) + " |")
+
+def _table(table: RunsTable) -> list[str]:
+    """A runs table, its gap notes and the legend of `—`."""
+    out = ["| " + " | ".join(cell(c.header) for c in table.columns) + " |"]
     out.append("|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|")
     for row in table.rows:
         texts = []
@@ -47,8 +66,15 @@ def render_markdown(content: ReportContent, *, generated_at: str) -> str:
     if table.notes:
         out += [f"- {note}" for note in table.notes] + [""]
     out += [f"{MISSING} marks a value the run did not log.", ""]
+    return out
 
-    out += ["## Plots", ""]
+
+def _reflect(content: ReportContent) -> list[str]:
+    headings = reflect_headings(content)
+    out = [f"## {headings['runs']}", ""]
+    out += _table(content.table)
+
+    out += [f"## {headings['plots']}", ""]
     for plot in content.plots:
         out += [f"![{plot.title}](plots/{plot.name})", "", f"*{plot.title}.*", ""]
     gap = plots_gap(content)
@@ -58,13 +84,53 @@ def render_markdown(content: ReportContent, *, generated_at: str) -> str:
         values = ", ".join(f"{code(name)} = {fmt_number(v)}" for name, v in content.constant)
         out += [f"Metrics with one value in every run that logged them: {values}.", ""]
 
-    out += ["## Runs in detail", ""]
+    out += [f"## {headings['details']}", ""]
     for section in content.sections:
         out += _section(section)
+    return out
 
-    if content.comparison is not None:
-        out += _comparison(content)
-    return "\n".join(out).rstrip("\n") + "\n"
+
+def _training(training: TrainingContent) -> list[str]:
+    out = ["## Training runs", ""]
+    out += _table(training.table)
+    if training.summary:
+        out += [" ".join(training.summary), ""]
+    if training.overlay is not None:
+        plot = training.overlay
+        out += [f"![{plot.title}](plots/{plot.name})", "", f"*{plot.title}.*", ""]
+    out += ["## Training runs in detail", ""]
+    for section in training.sections:
+        out += _train_section(section)
+    return out
+
+
+def _train_section(section: TrainSection) -> list[str]:
+    run = section.run
+    out = [f"### {run.label}: {run.run_name or run.run_id}", ""]
+    out += [f"Run {code(run.run_id)}, status {run.status}{_error(run)}.", ""]
+    note = run.tags.get("mlflow.note.content")
+    if note:
+        out += [f"> {' '.join(note.split())}", ""]
+    out += [f"- {line}" for line in train_headlines(section)] + [""]
+    if run.params:
+        settings = ", ".join(f"{code(k)} = {code(v)}" for k, v in sorted(run.params.items()))
+        out += [f"Settings: {settings}.", ""]
+    if section.curve is not None:
+        plot = section.curve
+        out += [f"![{plot.title}](plots/{plot.name})", "", f"*{plot.title}.*", ""]
+    else:
+        out += ["No score curve: the run logged no selection or gate history.", ""]
+    out += [f"**{steps_heading(section)}**", ""]
+    if section.shown:
+        heads = ["step", "action", *(header for _, header in STEP_COLUMNS)]
+        out.append("| " + " | ".join(heads) + " |")
+        out.append("|---:|---|" + "---:|" * len(STEP_COLUMNS))
+        for row in section.steps[: section.shown]:
+            values = [fmt_number(getattr(row, name)) for name, _ in STEP_COLUMNS]
+            out.append("| " + " | ".join([str(row.step), row.action, *values]) + " |")
+        out.append("")
+    out += _reproduce(section.reproduction, verified=None)
+    return out
 
 
 def _section(section: RunSection) -> list[str]:
@@ -87,8 +153,15 @@ def _section(section: RunSection) -> list[str]:
     else:
         out += ["**Failure types**: none reported.", ""]
 
-    rep = section.reproduction
-    out += ["#### Reproduce", ""]
+    out += _reproduce(section.reproduction, verified=verified_sentence(section))
+    if run.replay_of:
+        out += [f"This run replays run {code(run.replay_of)}.", ""]
+    return out
+
+
+def _reproduce(rep: Reproduction, *, verified: str | None) -> list[str]:
+    """The "Reproduce" block; `verified`: the replay verification line (None: left out)."""
+    out = ["#### Reproduce", ""]
     if rep.recorded_command:
         out.append(f"- Recorded command: {code(rep.recorded_command)}")
     overrides = " ".join(code(o) for o in rep.overrides) or "none"
@@ -96,7 +169,8 @@ def _section(section: RunSection) -> list[str]:
     out.append(f"- Working directory: {code(rep.cwd) if rep.cwd else 'unknown'}")
     out.append(f"- Git commit: {code(rep.git_commit)} (dirty: {rep.git_dirty})")
     out.append(f"- Versions: skillopt {rep.skillopt_version}, MLflow {rep.mlflow_version}")
-    out.append(f"- Replay verified: {verified_sentence(section)}")
+    if verified is not None:
+        out.append(f"- Replay verified: {verified}")
     if rep.redacted:
         out.append("- Some overrides held secrets and were redacted; set them again to re-run.")
     out += ["", "Re-run this job:", "", "```bash", rep.shell(rep.rerun), "```", ""]
@@ -111,8 +185,6 @@ def _section(section: RunSection) -> list[str]:
             "```",
             "",
         ]
-    if run.replay_of:
-        out += [f"This run replays run {code(run.replay_of)}.", ""]
     return out
 
 

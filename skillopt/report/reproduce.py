@@ -4,6 +4,9 @@ A replay answers every request from the original run's `llm_calls/`, so the requ
 built exactly as before: every override is kept except the model backend choice and the
 `model.*` options that only concern the original backend (endpoint, key, timeouts, retries,
 name, price). Request-shaping options (`max_tokens`, `temperature`, `json_schema`, ...) stay.
+
+A training run (`skillopt-train`) gets its re-run command only: replaying and verifying runs
+from their recorded calls is done for skillopt-reflect runs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from skillopt.report.records import RunRecord
 from skillopt.tracking.params import override_key
 
 CONSOLE_SCRIPT = "skillopt-reflect"
+TRAIN_CONSOLE_SCRIPT = "skillopt-train"
 REDACTED = "***redacted***"
 
 # model.* options a replay must keep: they shape the requests (and so the recorded call keys)
@@ -48,6 +52,8 @@ def replay_overrides(overrides: list[str]) -> list[str]:
 
 def replay_blocker(run: RunRecord) -> str | None:
     """Why `run` has nothing to replay, or None if it has recorded calls to replay."""
+    if run.is_training:
+        return "skillopt-report replays skillopt-reflect runs only, not training runs"
     if run.status != "FINISHED":
         return f"the run ended {run.status}"
     if "llm_calls" not in run.artifact_dirs:
@@ -87,6 +93,7 @@ class Reproduction:
         return f"cd {shlex.quote(self.cwd)} && {command}" if self.cwd else command
 
     def as_dict(self) -> dict[str, object]:
+        """Plain data; `replay` is [] and `replay_shell` None when there is no replay command."""
         return {
             "recorded_command": self.recorded_command,
             "overrides": self.overrides,
@@ -98,7 +105,7 @@ class Reproduction:
             "rerun": self.rerun,
             "rerun_shell": self.shell(self.rerun),
             "replay": self.replay,
-            "replay_shell": self.shell(self.replay),
+            "replay_shell": self.shell(self.replay) if self.replay else None,
             "replay_blocker": self.replay_blocker,
             "secrets_redacted": self.redacted,
         }
@@ -106,8 +113,14 @@ class Reproduction:
 
 def reproduction(run: RunRecord, *, tracking_uri: str) -> Reproduction:
     """How to re-create `run`: its recorded command and provenance, the command that re-runs this
-    one job, and the command that replays it from its recorded calls."""
+    one job, and (reflect runs only) the command that replays it from its recorded calls."""
     overrides = run.overrides
+    if run.is_training:
+        rerun = [TRAIN_CONSOLE_SCRIPT, *overrides]
+        replay: list[str] = []
+    else:
+        rerun = [CONSOLE_SCRIPT, *overrides]
+        replay = [CONSOLE_SCRIPT, *replay_args(run, tracking_uri=tracking_uri)]
     return Reproduction(
         recorded_command=run.tags.get("skillopt.command"),
         overrides=overrides,
@@ -116,8 +129,8 @@ def reproduction(run: RunRecord, *, tracking_uri: str) -> Reproduction:
         git_dirty=run.tags.get("skillopt.git_dirty", "unknown"),
         skillopt_version=run.tags.get("skillopt.version", "unknown"),
         mlflow_version=run.tags.get("skillopt.mlflow_version", "unknown"),
-        rerun=[CONSOLE_SCRIPT, *overrides],
-        replay=[CONSOLE_SCRIPT, *replay_args(run, tracking_uri=tracking_uri)],
+        rerun=rerun,
+        replay=replay,
         replay_blocker=replay_blocker(run),
         redacted=any(REDACTED in o for o in overrides),
     )

@@ -36,11 +36,11 @@ def write_report(content: ReportContent, out: Path, *, generated_at: str | None 
     stamp = generated_at or utc_now()
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    names = {plot.name for plot in content.plots}
+    names = {plot.name for plot in content.all_plots}
     for stale in plots.glob("*.png"):
         if stale.name not in names:
             stale.unlink()
-    for plot in content.plots:
+    for plot in content.all_plots:
         _write(plots / plot.name, plot.png)
     _write(out / "report.md", render_markdown(content, generated_at=stamp).encode("utf-8"))
     _write(out / "report.html", render_html(content, generated_at=stamp).encode("utf-8"))

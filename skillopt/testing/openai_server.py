@@ -263,6 +263,90 @@ def offline_responder(latency_s: float = 0.0) -> Responder:
     return respond
 
 
+_MODE_SUFFIXES = {
+    "_full_rewrite": "full_rewrite_minibatch",
+    "_rewrite": "rewrite_from_suggestions",
+    "": "patch",
+}
+
+
+def template_reply_format(name: str) -> str:
+    """The reply format of an optimizer template: analyst_error -> failure:patch,
+    merge_final_rewrite -> merge:final:rewrite_from_suggestions, ranking -> ranking:patch, ..."""
+    if name in ("rewrite_skill", "slow_update", "meta_skill"):
+        return name
+    for suffix, mode in _MODE_SUFFIXES.items():
+        if suffix and not name.endswith(suffix):
+            continue
+        base = name[: len(name) - len(suffix)] if suffix else name
+        if base == "analyst_error":
+            return f"failure:{mode}"
+        if base == "analyst_success":
+            return f"success:{mode}"
+        if base.startswith("merge_"):
+            return f"merge:{base.removeprefix('merge_')}:{mode}"
+        if base == "ranking":
+            return f"ranking:{mode}"
+    raise ValueError(f"no reply format for template {name!r}")
+
+
+def template_of(body: dict[str, Any]) -> str | None:
+    """The built-in optimizer template whose text is the request's system message, if any."""
+    from skillopt.resources import prompts_dir
+
+    system = next(
+        (
+            str(m.get("content", ""))
+            for m in body.get("messages") or []
+            if m.get("role") == "system"
+        ),
+        None,
+    )
+    if system is None:
+        return None
+    for path in sorted(Path(prompts_dir()).glob("*.md")):
+        if path.read_text(encoding="utf-8") == system:
+            return path.stem
+    return None
+
+
+def simulation_responder(latency_s: float = 0.0) -> Responder:
+    """Both roles of an offline training run, over HTTP.
+
+    A request whose system message is one of skillopt's optimizer templates is answered by the
+    optimizer stand-in (`OfflineBackend`) in that template's reply format; any other request is
+    a target request, answered by the simulated target (`skillopt.sim.target.OfflineTarget`).
+    """
+    from skillopt.llm.offline import OfflineBackend
+    from skillopt.llm.types import ChatRequest
+    from skillopt.sim.target import OfflineTarget
+
+    optimizer, target = OfflineBackend(), OfflineTarget()
+
+    def respond(body: dict[str, Any], _index: int) -> Reply:
+        template = template_of(body)
+        messages = tuple(
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+            for m in body.get("messages") or []
+            if isinstance(m, dict)
+        )
+        request = ChatRequest(
+            model=str(body.get("model") or "stub-model"),
+            messages=messages,
+            max_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 4096),
+            reply_format="answer" if template is None else template_reply_format(template),
+        )
+        response = (target if template is None else optimizer).complete(request)
+        return Reply(
+            content=response.text,
+            delay_s=latency_s,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+        )
+
+    return respond
+
+
 # --- server ------------------------------------------------------------------------------------
 
 

@@ -116,8 +116,11 @@ class MlflowCallback(Callback):
         if tracker is None:
             return
         if job_return.status == JobStatus.COMPLETED:
+            # A training job returns its objective (a float for sweepers) and hands its summary
+            # to the tracker; a reflect job returns its summary.
             value = job_return.return_value
-            tracker.finish(summary=value if isinstance(value, dict) else None, error=None)
+            summary = tracker.summary if tracker.summary is not None else value
+            tracker.finish(summary=summary if isinstance(summary, dict) else None, error=None)
         else:
             # `return_value` re-raises a failed job's exception; the exception itself is stored here.
             tracker.finish(summary=None, error=job_return._return_value)

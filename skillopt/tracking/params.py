@@ -41,6 +41,32 @@ CURATED_PARAMS = (
 )
 
 
+TRAIN_PARAMS = (
+    "train.epochs",
+    "train.batch_size",
+    "train.seed",
+    "train.edit_budget",
+    "train.min_edit_budget",
+    "train.schedule",
+    "train.merge_batch_size",
+    "train.use_slow_update",
+    "train.use_meta_skill",
+    "reflect.minibatch_size",
+    "reflect.update_mode",
+    "reflect.failure_only",
+    "gate.metric",
+    "gate.enabled",
+    "model.backend",
+    "model.name",
+    "target.backend",
+    "target.name",
+    "env.name",
+    "env.split_seed",
+)
+# Keys that steer a run without changing what it computes (fault injection for resume tests).
+NOT_PARAMS = ("fault.",)
+
+
 def is_secret_key(key: str) -> bool:
     """True for keys such as `api_key`, `model.openai_api_key`, `hf_token`, `db.password`."""
     return bool(_SECRET_KEY.search(str(key)))
@@ -74,13 +100,15 @@ def override_key(override: str) -> tuple[str, str]:
     return key, value.strip()
 
 
-def run_name(overrides: list[str], *, exclude: tuple[str, ...] = ("reflect.seed",)) -> str:
+def run_name(
+    overrides: list[str], *, exclude: tuple[str, ...] = ("reflect.seed", "train.seed")
+) -> str:
     """A readable name from the job's overrides (seed left out, so seeds of one setting group), or
     `default`."""
     parts = []
     for override in overrides:
         key, value = override_key(override)
-        if key in exclude or key.startswith("hydra.") or key.startswith("tracking"):
+        if key in exclude or key.startswith(("hydra.", "tracking", *NOT_PARAMS)):
             continue
         parts.append(f"{key.rsplit('.', 1)[-1]}={value}" if "." in key else f"{key}={value}")
     return ",".join(parts) or "default"
@@ -99,14 +127,16 @@ def _value(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, throw_on_missing=False)
 
 
-def job_params(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+def job_params(
+    cfg: DictConfig, overrides: list[str], *, curated: tuple[str, ...] = CURATED_PARAMS
+) -> tuple[dict[str, str], dict[str, str]]:
     """(params, too_long): curated keys plus overridden keys as strings; values that cannot be
     params come back in `too_long` (key -> text) for an artifact."""
-    keys = list(CURATED_PARAMS)
+    keys = list(curated)
     group_choices: dict[str, str] = {}
     for override in overrides:
         key, value = override_key(override)
-        if not key or key.startswith("hydra.") or key in keys:
+        if not key or key.startswith("hydra.") or key.startswith(NOT_PARAMS) or key in keys:
             continue
         keys.append(key)
         group_choices[key] = value

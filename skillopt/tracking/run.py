@@ -8,7 +8,6 @@ threads can log without one.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import shutil
@@ -21,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import skillopt
 from skillopt.atomic import write_json, write_text
+from skillopt.tracking.jobs import JobKind, job_kind
 from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name
 from skillopt.tracking.provenance import command_line, git_state
 from skillopt.tracking.settings import TrackingSettings
@@ -30,7 +30,6 @@ log = logging.getLogger("skillopt.tracking")
 
 RUN_FILE = Path(".skillopt") / "mlflow_run.json"
 LONG_PARAMS_DIR = Path(".skillopt") / "params"
-OUTPUT_FOLDERS = ("patches", "prompts", "trajectories", "llm_calls")
 TAG_MAX_CHARS = 5000
 
 _active: RunTracker | None = None
@@ -39,72 +38,6 @@ _active: RunTracker | None = None
 def active_tracker() -> RunTracker | None:
     """The tracker of the job running in this process, if tracking is on."""
     return _active
-
-
-def rollout_digest(rollout_dir: Path) -> str:
-    """sha256 over results.jsonl and every conversation.json, in a fixed order (16 hex chars)."""
-    digest = hashlib.sha256()
-    results = rollout_dir / "results.jsonl"
-    digest.update(results.read_bytes() if results.is_file() else b"")
-    for path in sorted((rollout_dir / "predictions").glob("*/conversation.json")):
-        digest.update(path.parent.name.encode("utf-8") + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """The run's metrics, named as in the README (`llm.prompt_tokens`, `minibatches.failed`, ...)."""
-    traj, mb, payload, llm = (
-        summary["trajectories"],
-        summary["minibatches"],
-        summary["payload"],
-        summary["llm"],
-    )
-    metrics: dict[str, float] = {
-        "trajectories.total": traj["total"],
-        "trajectories.failures": traj["failures"],
-        "trajectories.successes": traj["successes"],
-        "trajectories.skipped": traj["skipped"],
-        "minibatches.total": mb["total"],
-        "minibatches.failure": mb["failure"],
-        "minibatches.success": mb["success"],
-        "minibatches.failed": mb["failed"],
-        "minibatches.resumed": mb["resumed"],
-        "payload.items": payload["items"],
-        "payload.dropped": payload["dropped"],
-        "payload.truncated": payload["truncated_by_budget"],
-        "reflect.wall_s": summary["wall_s"],
-    }
-    for kind, count in payload["by_kind"].items():
-        metrics[f"payload.{payload['key']}.{kind}"] = count
-    for name in (
-        "calls",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost_usd",
-        "retries",
-        "cache_hits",
-    ):
-        metrics[f"llm.{name}"] = llm.get(name, 0)
-    metrics["llm.latency_p50_s"] = llm.get("latency_p50_s", 0.0)
-    metrics["llm.latency_max_s"] = llm.get("latency_max_s", 0.0)
-    return metrics
-
-
-def _note(summary: dict[str, Any]) -> str:
-    data, settings, mb, payload = (
-        summary["data"],
-        summary["settings"],
-        summary["minibatches"],
-        summary["payload"],
-    )
-    traj = summary["trajectories"]
-    return (
-        f"Reflect on {data['name']} ({traj['total']} trajectories: {traj['failures']} failures, "
-        f"{traj['successes']} successes, {traj['skipped']} skipped) with {summary['model']['backend']}:"
-        f"{summary['model']['name']}. Mode {settings['update_mode']}, M={settings['minibatch_size']}, "
-        f"L={settings['edit_budget']}, seed={settings['seed']}. {mb['ok']}/{mb['total']} minibatches ok, "
-        f"{mb['failed']} failed; {payload['items']} {payload['key']} kept."
-    )
 
 
 class RunTracker:
@@ -118,8 +51,11 @@ class RunTracker:
         run_id: str,
         experiment_id: str,
         out_dir: Path,
+        kind: JobKind,
         resumed: bool = False,
     ):
+        self.kind = kind
+        self.summary: dict[str, Any] | None = None
         self.client = client
         self.settings = settings
         self.run_id = run_id
@@ -147,13 +83,16 @@ class RunTracker:
         client = client_for(settings.uri)
         experiment_id = ensure_experiment(client, settings.experiment)
         overrides = [str(o) for o in redact(list(overrides))]
-        params, too_long = job_params(cfg, overrides)
+        kind = job_kind(cfg)
+        params, too_long = job_params(cfg, overrides, curated=kind.curated_params)
         run_id, logged = _resumable(
             client, out_dir=out_dir, settings=settings, experiment_id=experiment_id, params=params
         )
         resumed = run_id is not None
         if resumed:
             client.update_run(run_id, status="RUNNING")
+            if "skillopt.error" in client.get_run(run_id).data.tags:
+                client.delete_tag(run_id, "skillopt.error")  # the earlier attempt's error
             log.info("tracking: resuming MLflow run %s (found in %s)", run_id, out_dir / RUN_FILE)
         else:
             tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
@@ -168,8 +107,8 @@ class RunTracker:
         from mlflow.version import VERSION as mlflow_version
 
         commit, dirty = git_state()
-        seed = OmegaConf.select(cfg, "reflect.seed")
         tags = {
+            "skillopt.job": kind.name,
             "skillopt.overrides": json.dumps(overrides),
             "skillopt.git_commit": commit,
             "skillopt.git_dirty": dirty,
@@ -177,9 +116,7 @@ class RunTracker:
             "skillopt.mlflow_version": mlflow_version,
             "skillopt.output_dir": str(out_dir.resolve()),
             "skillopt.command": command_line(),
-            "skillopt.seed": str(seed),
-            "skillopt.failure_seed": str(seed),
-            "skillopt.success_seed": str(None if seed is None else int(seed) + 1),
+            **kind.seed_tags(cfg),
         }
         if sweep_id is not None:
             tags["skillopt.sweep_id"] = sweep_id
@@ -199,6 +136,7 @@ class RunTracker:
             run_id=run_id,
             experiment_id=experiment_id,
             out_dir=out_dir,
+            kind=kind,
             resumed=resumed,
         )
         _active = tracker
@@ -242,13 +180,18 @@ class RunTracker:
             for listener in self._listeners:
                 listener.close()
             if summary is not None:
+                step = self.kind.final_step(summary)
                 metrics = [
-                    Metric(k, float(v), _now_ms(), 0) for k, v in summary_metrics(summary).items()
+                    Metric(k, float(v), _now_ms(), step)
+                    for k, v in self.kind.metrics(summary).items()
                 ]
                 client.log_batch(
-                    run_id, metrics=metrics, tags=[RunTag("mlflow.note.content", _note(summary))]
+                    run_id,
+                    metrics=metrics,
+                    tags=[RunTag("mlflow.note.content", self.kind.note(summary))],
                 )
-                self._log_table(summary)
+                for artifact_file, table in self.kind.tables(summary).items():
+                    self._log_table(artifact_file, table)
                 self._log_dataset(summary)
             if error is not None:
                 client.set_tag(
@@ -273,23 +216,12 @@ class RunTracker:
         if _active is self:
             _active = None
 
-    def _log_table(self, summary: dict[str, Any]) -> None:
-        rows = summary["plan"]
-        table = {
-            "minibatch": [r["minibatch"] for r in rows],
-            "kind": [r["kind"] for r in rows],
-            "ids": [",".join(r["ids"]) for r in rows],
-            "items": [len(r["ids"]) for r in rows],
-            "status": [r["status"] for r in rows],
-            "payload_items": [r["payload_items"] for r in rows],
-            "prompt_tokens": [r["prompt_tokens"] for r in rows],
-            "completion_tokens": [r["completion_tokens"] for r in rows],
-            "latency_s": [r["latency_s"] for r in rows],
-        }
+    def _log_table(self, artifact_file: str, table: dict[str, list[Any]]) -> None:
         existing = set()
         if self.resumed:  # only a continued run can already hold the table
-            existing = {a.path for a in self.client.list_artifacts(self.run_id, "tables")}
-        if "tables/minibatches.json" in existing:
+            folder = artifact_file.rsplit("/", 1)[0] if "/" in artifact_file else None
+            existing = {a.path for a in self.client.list_artifacts(self.run_id, folder)}
+        if artifact_file in existing:
             # log_table appends to an existing table; a resumed run replaces it instead.
             self.client.log_dict(
                 self.run_id,
@@ -297,28 +229,27 @@ class RunTracker:
                     "columns": list(table),
                     "data": [list(r) for r in zip(*table.values(), strict=True)],
                 },
-                "tables/minibatches.json",
+                artifact_file,
             )
         else:
-            self.client.log_table(self.run_id, data=table, artifact_file="tables/minibatches.json")
+            self.client.log_table(self.run_id, data=table, artifact_file=artifact_file)
 
     def _log_dataset(self, summary: dict[str, Any]) -> None:
         from mlflow.data.dataset_source_registry import get_registered_sources
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
 
-        rollout_dir = Path(summary["data"]["rollout_dir"])
+        found = self.kind.dataset(summary)
+        if found is None:
+            return
+        path, name, digest, context = found
         source_cls = next(
             s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource"
         )
-        dataset = MetaDataset(
-            source=source_cls(str(rollout_dir)),
-            name=str(summary["data"]["name"] or rollout_dir.name),
-            digest=rollout_digest(rollout_dir),
-        )
-        context = InputTag(key="mlflow.data.context", value="reflect")
+        dataset = MetaDataset(source=source_cls(str(path)), name=name, digest=digest)
+        tag = InputTag(key="mlflow.data.context", value=context)
         self.client.log_inputs(
-            self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])]
+            self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[tag])]
         )
 
     def _staged(
@@ -327,12 +258,15 @@ class RunTracker:
         """(local folder, artifact path) pairs to upload: the output folders as they are, plus
         the skill, redacted Hydra configs, long params and logs copied into a staging folder."""
         out = self.out_dir
-        pairs = [(out / folder, folder) for folder in OUTPUT_FOLDERS if (out / folder).is_dir()]
+        pairs = [
+            (out / folder, folder) for folder in self.kind.output_folders if (out / folder).is_dir()
+        ]
         root = staging / "root"
         root.mkdir()
-        if (out / "summary.json").is_file():
-            shutil.copyfile(out / "summary.json", root / "summary.json")
-        skill_path = Path(summary["data"]["skill_path"]) if summary else None
+        for name in self.kind.root_files:
+            if (out / name).is_file():
+                shutil.copyfile(out / name, root / name)
+        skill_path = self.kind.skill_path(summary) if summary else None
         if skill_path is not None and skill_path.is_file():
             (staging / "skill").mkdir()
             shutil.copyfile(skill_path, staging / "skill" / "skill.md")

@@ -1,0 +1,130 @@
+"""One optimizer call whose reply must be a JSON object of a known shape.
+
+Merge, ranking, rewrite, slow-update and meta-skill calls all follow the same rule: parse the
+reply, validate it, and when it cannot be used ask again once more with the reason. A call that
+still fails is returned as an error value, never raised, so each stage can record it and fall
+back in its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from skillopt.engine.jsonx import extract_json
+from skillopt.engine.prompts import PromptLibrary
+from skillopt.errors import LLMError, ReplyError
+from skillopt.llm.client import LLMClient
+from skillopt.llm.types import ChatRequest
+
+T = TypeVar("T")
+
+
+def followup_request(request: ChatRequest, reply_text: str, error: str) -> ChatRequest:
+    """`request` extended with the unusable reply and a user turn saying what was wrong."""
+    message = (
+        f"That reply could not be used: {error}. Answer again with exactly one JSON object in the "
+        "format the system message specifies, and nothing outside it."
+    )
+    return ChatRequest(
+        model=request.model,
+        messages=(
+            *request.messages,
+            {"role": "assistant", "content": reply_text},
+            {"role": "user", "content": message},
+        ),
+        max_tokens=request.max_tokens,
+        reply_format=request.reply_format,
+        temperature=request.temperature,
+        response_schema=request.response_schema,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer(Generic[T]):
+    """A parsed reply (`value`), or why there is none (`error`). `calls` counts requests sent
+    or answered from the cache; `keys` are their call-record keys."""
+
+    value: T | None
+    error: str | None = None
+    calls: int = 0
+    keys: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Asker:
+    """What every optimizer stage needs to make a call: the client, the prompt templates, the
+    model name, the temperature and how often an unusable reply is asked for again."""
+
+    client: LLMClient
+    prompts: PromptLibrary
+    model: str
+    temperature: float | None = None
+    parse_retries: int = 2
+
+    def ask(
+        self,
+        *,
+        template: str,
+        user: str,
+        max_tokens: int,
+        reply_format: str,
+        stage: str,
+        label: str,
+        parse: Callable[[object], T],
+    ) -> Answer[T]:
+        """Send the `template` system prompt with `user`; `parse` turns the JSON into a value or
+        raises ReplyError, which triggers a corrective follow-up."""
+        request = ChatRequest(
+            model=self.model,
+            messages=(
+                {"role": "system", "content": self.prompts.get(template).text},
+                {"role": "user", "content": user},
+            ),
+            max_tokens=max_tokens,
+            reply_format=reply_format,
+            temperature=self.temperature,
+        )
+        keys: list[str] = []
+        error = ""
+        for _attempt in range(self.parse_retries + 1):
+            try:
+                result = self.client.complete(request, stage=stage, label=label)
+            except LLMError as exc:
+                return Answer(
+                    value=None,
+                    error=f"{stage} call failed: {exc}",
+                    calls=len(keys),
+                    keys=tuple(keys),
+                )
+            keys.append(result.key)
+            try:
+                return Answer(
+                    value=parse(extract_json(result.response.text)),
+                    calls=len(keys),
+                    keys=tuple(keys),
+                )
+            except ReplyError as exc:
+                error = str(exc)
+                request = followup_request(request, result.response.text, error)
+        return Answer(
+            value=None,
+            error=f"no usable {stage} reply after {len(keys)} attempts: {error}",
+            calls=len(keys),
+            keys=tuple(keys),
+        )
+
+
+def require_text(reply: object, key: str) -> str:
+    """The non-empty string `reply[key]`, or ReplyError."""
+    if not isinstance(reply, dict):
+        raise ReplyError(f"expected a JSON object, got {type(reply).__name__}")
+    value = reply.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ReplyError(f"'{key}' must be a non-empty string")
+    return value.strip()

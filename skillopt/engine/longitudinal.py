@@ -1,0 +1,220 @@
+"""Longitudinal pairs: the same tasks run under the previous and the current epoch's skill.
+
+The slow update reads these pairs to see what the epoch's edits fixed and what they broke. This
+module only pairs, filters and renders rows that were already rolled out; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from skillopt.errors import ConfigError
+
+Category = Literal["improved", "regressed", "persistent_fail", "stable_success"]
+CATEGORIES: tuple[str, ...] = ("improved", "regressed", "persistent_fail", "stable_success")
+
+PAIR_POLICIES: dict[str, tuple[str, ...]] = {
+    "mixed": CATEGORIES,
+    "unchanged": ("persistent_fail", "stable_success"),
+    "changed": ("improved", "regressed"),
+}
+PAIR_POLICY_ALIASES: dict[str, str] = {
+    "default": "mixed",
+    "random": "mixed",
+    "all": "mixed",
+    "stable": "unchanged",
+    "same": "unchanged",
+    "00_11": "unchanged",
+    "change": "changed",
+    "delta": "changed",
+    "10_01": "changed",
+    "01_10": "changed",
+}
+
+_NO_TRAJECTORIES: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pair:
+    """One task under both skills. `prev`/`curr` are {hard, soft, predicted_answer, fail_reason}."""
+
+    id: str
+    task: str
+    category: str
+    prev: dict[str, Any]
+    curr: dict[str, Any]
+    prev_trajectory: str = ""
+    curr_trajectory: str = ""
+
+    def slim(self) -> dict[str, Any]:
+        """The pair without its trajectories (what comparison_pairs.json stores)."""
+        return {
+            "id": self.id,
+            "task": self.task,
+            "category": self.category,
+            "prev": dict(self.prev),
+            "curr": dict(self.curr),
+        }
+
+
+def passed(row: Mapping[str, Any]) -> bool:
+    """A task passed when its hard reward is at least 1.0."""
+    hard = row.get("hard")
+    return hard is not None and float(hard) >= 1.0
+
+
+def _first_text(row: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = row.get(key)
+        if value is not None and str(value).strip():
+            return str(value)
+    return ""
+
+
+def _side(row: Mapping[str, Any]) -> dict[str, Any]:
+    hard, soft = row.get("hard"), row.get("soft")
+    return {
+        "hard": 0.0 if hard is None else float(hard),
+        "soft": 0.0 if soft is None else float(soft),
+        "predicted_answer": _first_text(row, "predicted_answer", "answer") or "N/A",
+        "fail_reason": _first_text(row, "fail_reason"),
+    }
+
+
+def _category(before: bool, after: bool) -> str:
+    if before and after:
+        return "stable_success"
+    if before:
+        return "regressed"
+    if after:
+        return "improved"
+    return "persistent_fail"
+
+
+def build_pairs(
+    prev_rows: Sequence[Mapping[str, Any]],
+    curr_rows: Sequence[Mapping[str, Any]],
+    *,
+    prev_trajectories: Mapping[str, str] = _NO_TRAJECTORIES,
+    curr_trajectories: Mapping[str, str] = _NO_TRAJECTORIES,
+) -> list[Pair]:
+    """Pair rows by task id, in the order of `prev_rows`.
+
+    Only ids present in both lists make a pair; for a repeated id the first row counts. The task
+    text is the row's question, else task_description, else instruction, else the id.
+    """
+    curr_by_id: dict[str, Mapping[str, Any]] = {}
+    for row in curr_rows:
+        curr_by_id.setdefault(str(row.get("id")), row)
+    pairs: list[Pair] = []
+    seen: set[str] = set()
+    for prev in prev_rows:
+        task_id = str(prev.get("id"))
+        if task_id in seen or task_id not in curr_by_id:
+            continue
+        seen.add(task_id)
+        curr = curr_by_id[task_id]
+        pairs.append(
+            Pair(
+                id=task_id,
+                task=_first_text(curr, "question", "task_description", "instruction")
+                or _first_text(prev, "question", "task_description", "instruction")
+                or task_id,
+                category=_category(passed(prev), passed(curr)),
+                prev=_side(prev),
+                curr=_side(curr),
+                prev_trajectory=prev_trajectories.get(task_id, ""),
+                curr_trajectory=curr_trajectories.get(task_id, ""),
+            )
+        )
+    return pairs
+
+
+def normalize_pair_policy(policy: str) -> str:
+    """mixed | unchanged | changed for a policy name or SkillOpt alias; unknown -> ConfigError."""
+    key = str(policy).strip().lower()
+    if key in PAIR_POLICIES:
+        return key
+    if key in PAIR_POLICY_ALIASES:
+        return PAIR_POLICY_ALIASES[key]
+    aliases = ", ".join(f"{a}->{p}" for a, p in PAIR_POLICY_ALIASES.items())
+    raise ConfigError(
+        f"unknown slow_update.pair_policy {policy!r}; valid policies: "
+        f"{', '.join(PAIR_POLICIES)} (aliases: {aliases})"
+    )
+
+
+def filter_pairs(pairs: Sequence[Pair], policy: str) -> list[Pair]:
+    """Keep the pairs a policy asks for, in order: mixed = all; unchanged = persistent failures
+    and stable successes; changed = improvements and regressions. Nothing is topped up."""
+    keep = PAIR_POLICIES[normalize_pair_policy(policy)]
+    return [p for p in pairs if p.category in keep]
+
+
+_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("regressed", "Regressions (passed before, fail now) — fix these first"),
+    ("persistent_fail", "Persistent failures (failed under both skills)"),
+    ("improved", "Improvements (failed before, pass now)"),
+    ("stable_success", "Stable successes (passed under both skills)"),
+)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside `text`, so the text cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _outcome(side: Mapping[str, Any]) -> str:
+    verdict = "PASS" if passed(side) else "FAIL"
+    soft = float(side.get("soft", 0.0))
+    return f"{verdict} (soft {soft:.2f}) — answer: {side.get('predicted_answer', 'N/A')}"
+
+
+def _trajectory(label: str, text: str) -> list[str]:
+    if not text.strip():
+        return [f"{label}: (no trajectory recorded)"]
+    fence = _fence(text)
+    return [f"{label}:", fence, text.rstrip("\n"), fence]
+
+
+def _render_pair(pair: Pair) -> list[str]:
+    lines = [
+        f"#### Task {pair.id}: {pair.task}",
+        f"- Previous skill: {_outcome(pair.prev)}",
+        f"- Current skill: {_outcome(pair.curr)}",
+    ]
+    if not passed(pair.curr) and pair.curr.get("fail_reason"):
+        lines.append(f"- Current failure reason: {pair.curr['fail_reason']}")
+    if not passed(pair.prev) and pair.prev.get("fail_reason"):
+        lines.append(f"- Previous failure reason: {pair.prev['fail_reason']}")
+    if pair.category != "stable_success":
+        lines.extend(_trajectory("Previous trajectory", pair.prev_trajectory))
+        lines.extend(_trajectory("Current trajectory", pair.curr_trajectory))
+    return lines
+
+
+def format_comparison(pairs: Sequence[Pair]) -> str:
+    """The pairs as prompt text: counts first, then regressions, persistent failures,
+    improvements and stable successes ("(none)" for an empty section). Trajectories are shown
+    for every category except stable successes."""
+    counts = {c: sum(p.category == c for p in pairs) for c in CATEGORIES}
+    lines = [
+        f"{len(pairs)} {'task' if len(pairs) == 1 else 'tasks'} run under both skills: "
+        f"{counts['regressed']} regressed, "
+        f"{counts['persistent_fail']} failed under both, {counts['improved']} improved, "
+        f"{counts['stable_success']} passed under both."
+    ]
+    for category, title in _SECTIONS:
+        lines.extend(["", f"### {title}"])
+        members = [p for p in pairs if p.category == category]
+        if not members:
+            lines.append("(none)")
+        for pair in members:
+            lines.append("")
+            lines.extend(_render_pair(pair))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,195 @@
+"""One optimisation step: rollout, reflect, aggregate, select, update. The gate lives in the loop.
+
+Every stage writes what it produced into the step folder (`steps/step_NNNN/`), so a step can be
+read back file by file: the train rollout, the analysts' patches, `merged_patch.json`,
+`ranked.json`, `candidate_skill.md` and the apply report or rewrite result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from skillopt.atomic import write_json, write_text
+from skillopt.engine.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
+from skillopt.engine.ask import Asker
+from skillopt.engine.gate import Score, mean_score
+from skillopt.engine.modes import ModeSpec, UpdateMode, mode_spec
+from skillopt.engine.output import OutputWriter, summarize
+from skillopt.engine.prompts import PromptLibrary
+from skillopt.engine.rank import RankOutcome, rank_and_select
+from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
+from skillopt.engine.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
+from skillopt.engine.rollout import load_rollout
+from skillopt.engine.update import ApplyResult, apply_edits, normalize_skill
+from skillopt.envs.base import Environment, TargetModel, Task
+from skillopt.llm.client import LLMClient
+from skillopt.llm.ledger import Price
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepInputs:
+    """What one step needs besides the skill: the train batch and the step's knobs."""
+
+    step: int
+    tasks: tuple[Task, ...]
+    batch_seed: int
+    edit_budget: int
+    step_context: str
+    meta_skill: str
+
+
+@dataclass(kw_only=True)
+class StepProposal:
+    """What a step proposed. `candidate` is None when the step is skipped (`skip` says why)."""
+
+    train_rows: list[dict[str, Any]]
+    train_score: Score
+    failure_summaries: list[dict[str, Any]] = field(default_factory=list)
+    n_patches: int = 0
+    n_failure_patches: int = 0
+    n_success_patches: int = 0
+    failed_minibatches: int = 0
+    merge: MergeOutcome | None = None
+    rank: RankOutcome | None = None
+    applied: ApplyResult | None = None
+    rewrite: RewriteOutcome | None = None
+    candidate: str | None = None
+    skip: str | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def selected_items(self) -> list[dict[str, Any]]:
+        return list(self.rank.items) if self.rank is not None else []
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRunner:
+    """Runs the proposal half of a step with fixed collaborators."""
+
+    env: Environment
+    target: TargetModel
+    optimizer: LLMClient
+    asker: Asker
+    prompts: PromptLibrary
+    reflect: ReflectSettings
+    requests: RequestSettings
+    merge: MergeSettings
+    price: Price
+
+    @property
+    def spec(self) -> ModeSpec:
+        return mode_spec(self.reflect.update_mode)
+
+    def propose(self, skill: str, inputs: StepInputs, step_dir: Path) -> StepProposal:
+        spec = self.spec
+        timing: dict[str, float] = {}
+        started = time.perf_counter()
+        rollout_dir = step_dir / "rollout"
+        rows = self.env.rollout(inputs.tasks, skill=skill, out_dir=rollout_dir, target=self.target)
+        timing["rollout_s"] = time.perf_counter() - started
+        proposal = StepProposal(train_rows=rows, train_score=mean_score(rows), timing=timing)
+
+        started = time.perf_counter()
+        settings = replace(self.reflect, edit_budget=inputs.edit_budget, seed=inputs.batch_seed)
+        writer = OutputWriter(step_dir, spec=spec)
+        outcome = run_reflect(
+            rollout=load_rollout(rollout_dir),
+            skill=skill,
+            settings=settings,
+            requests=self.requests,
+            prompts=self.prompts,
+            client=self.optimizer,
+            step_context=inputs.step_context,
+            meta_skill=inputs.meta_skill,
+            observer=writer,
+        )
+        writer.finish(summarize(outcome, price=self.price))
+        timing["reflect_s"] = time.perf_counter() - started
+        patches = [
+            Patch(name=r.name, source_type=r.minibatch.kind, items=list(r.items))
+            for r in outcome.results
+            if r.status == "ok" and r.items
+        ]
+        proposal.failed_minibatches = len(outcome.by_status("failed"))
+        proposal.n_patches = len(patches)
+        proposal.n_failure_patches = sum(p.source_type == "failure" for p in patches)
+        proposal.n_success_patches = sum(p.source_type == "success" for p in patches)
+        proposal.failure_summaries = [
+            s
+            for r in outcome.results
+            if r.status == "ok" and r.minibatch.kind == "failure"
+            for s in (r.reply or {}).get("failure_summary") or []
+            if isinstance(s, dict)
+        ]
+        if not patches:
+            proposal.skip = "skip_no_patches"
+            return proposal
+
+        started = time.perf_counter()
+        proposal.merge = merge_patches(
+            skill=skill,
+            patches=patches,
+            spec=spec,
+            asker=self.asker,
+            settings=self.merge,
+            meta_skill=inputs.meta_skill,
+        )
+        write_json(step_dir / "merged_patch.json", proposal.merge.document(spec))
+        timing["aggregate_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH:
+            proposal.rank = RankOutcome(
+                items=proposal.merge.items,
+                status="within_budget",
+                budget=-1,
+                available=len(proposal.merge.items),
+            )
+        else:
+            proposal.rank = rank_and_select(
+                skill=skill,
+                items=proposal.merge.items,
+                budget=inputs.edit_budget,
+                spec=spec,
+                asker=self.asker,
+                max_tokens=self.requests.max_tokens,
+                meta_skill=inputs.meta_skill,
+            )
+        write_json(step_dir / "ranked.json", proposal.rank.document(spec))
+        timing["select_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if spec.mode is UpdateMode.PATCH:
+            proposal.applied = apply_edits(skill, proposal.rank.items)
+            write_json(
+                step_dir / "edit_apply_report.json",
+                {
+                    "summary": proposal.applied.summary(),
+                    "edits": [r.to_dict() for r in proposal.applied.reports],
+                },
+            )
+            proposal.candidate = normalize_skill(proposal.applied.skill)
+        else:
+            if spec.mode is UpdateMode.REWRITE_FROM_SUGGESTIONS:
+                proposal.rewrite = rewrite_from_suggestions(
+                    skill=skill,
+                    suggestions=proposal.rank.items,
+                    asker=self.asker,
+                    max_tokens=self.requests.full_rewrite_max_tokens,
+                    step_context=inputs.step_context,
+                )
+                write_json(step_dir / "rewrite_result.json", proposal.rewrite.document())
+            else:
+                proposal.rewrite = pick_candidate(skill, proposal.rank.items)
+                write_json(step_dir / "full_rewrite_result.json", proposal.rewrite.document())
+            if proposal.rewrite.new_skill is None:
+                proposal.skip = "skip_no_rewrite"
+            else:
+                proposal.candidate = proposal.rewrite.new_skill
+        if proposal.candidate is not None:
+            write_text(step_dir / "candidate_skill.md", proposal.candidate)
+        timing["update_s"] = time.perf_counter() - started
+        return proposal

@@ -1,0 +1,314 @@
+"""The training part of a report, from training runs' records: each run's steps (read back from
+its step-metric histories), its headline numbers, and the training runs table.
+
+Pure functions over `RunRecord`s, like `tables`. A training run that ended early (failed,
+killed, still running) has no final metrics; where a headline number can be read from its step
+history instead (baseline and best gate score, step counts), the history is used and a note says
+so. Everything else it did not log is None here and `—` when shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skillopt.report.records import TAG_ERROR, RunRecord
+from skillopt.report.tables import (
+    MISSING,
+    Column,
+    RunsTable,
+    fmt_number,
+    metric_sum,
+    one_line,
+    varying_params,
+)
+
+# Step actions as the report names them (SkillOpt's accept / accept_new_best / force_accept /
+# reject / skip_*), told apart from the `gate.accepted` and `gate.best` histories.
+BASELINE = "baseline"
+ACCEPT = "accept"
+ACCEPT_NEW_BEST = "accept (new best)"
+FORCE_ACCEPT = "force accept"
+FORCE_ACCEPT_NEW_BEST = "force accept (new best)"
+REJECT = "reject"
+SKIP = "skip"
+ACCEPTED_ACTIONS = frozenset({ACCEPT, ACCEPT_NEW_BEST, FORCE_ACCEPT, FORCE_ACCEPT_NEW_BEST})
+
+# The step metrics that say a step happened. `llm.cost_usd` is left out: its final, run-level
+# value may be logged at a step of its own.
+STEP_EVIDENCE = (
+    "selection.hard",
+    "selection.soft",
+    "gate.score",
+    "gate.current",
+    "gate.best",
+    "gate.accepted",
+    "train.hard",
+    "train.soft",
+    "select.edit_budget",
+    "update.edits_applied",
+)
+
+# Columns of the training runs table after the params: (key in report.json, header, metric
+# names summed). Keys that a cut-short run can take from its history are in HISTORY_FALLBACK.
+TRAIN_METRIC_COLUMNS = (
+    ("baseline.selection_score", "baseline selection", ("baseline.selection_score",)),
+    ("best.selection_score", "best selection", ("best.selection_score",)),
+    ("test.delta_hard", "test Δ hard", ("test.delta_hard",)),
+    ("steps.accepted", "accepted", ("steps.accepted",)),
+    ("steps.rejected", "rejected", ("steps.rejected",)),
+    ("steps.skipped", "skipped", ("steps.skipped",)),
+    ("tokens", "tokens", ("llm.prompt_tokens", "llm.completion_tokens")),
+    ("llm.cost_usd", "cost (USD)", ("llm.cost_usd",)),
+    ("train.wall_s", "wall time (s)", ("train.wall_s",)),
+)
+HISTORY_FALLBACK = (
+    "baseline.selection_score",
+    "best.selection_score",
+    "steps.accepted",
+    "steps.rejected",
+    "steps.skipped",
+)
+
+# Step-table columns: (StepRow attribute, header), after `step` and `action`.
+STEP_COLUMNS = (
+    ("edit_budget", "edit budget"),
+    ("selection_hard", "selection hard"),
+    ("selection_soft", "selection soft"),
+    ("gate_score", "gate score"),
+    ("gate_current", "current"),
+    ("gate_best", "best"),
+    ("edits_applied", "edits applied"),
+)
+
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRow:
+    """One training step as the histories tell it: the action and every step metric logged for
+    it (None where none was)."""
+
+    step: int
+    action: str
+    edit_budget: float | None
+    selection_hard: float | None
+    selection_soft: float | None
+    gate_score: float | None
+    gate_current: float | None
+    gate_best: float | None
+    train_hard: float | None
+    train_soft: float | None
+    edits_applied: float | None
+    cost_usd: float | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.action in ACCEPTED_ACTIONS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "action": self.action,
+            "edit_budget": self.edit_budget,
+            "selection_hard": self.selection_hard,
+            "selection_soft": self.selection_soft,
+            "gate_score": self.gate_score,
+            "gate_current": self.gate_current,
+            "gate_best": self.gate_best,
+            "train_hard": self.train_hard,
+            "train_soft": self.train_soft,
+            "edits_applied": self.edits_applied,
+            "cost_usd": self.cost_usd,
+        }
+
+
+def gate_enabled(run: RunRecord) -> bool:
+    """The run's `gate.enabled` param (true when not logged)."""
+    return str(run.params.get("gate.enabled", "true")).strip().lower() not in _FALSE
+
+
+def step_rows(run: RunRecord) -> list[StepRow]:
+    """Every step the run logged a step metric for, in order.
+
+    Step 0 is the baseline. A step with `gate.accepted` 0 is a reject; with 1 an accept (a force
+    accept when the run's gate is disabled), "new best" when `gate.best` rose over the previous
+    step's; a later step without `gate.accepted` was skipped."""
+    history = {name: dict(points) for name, points in run.history.items()}
+    steps = sorted({step for name in STEP_EVIDENCE for step in history.get(name, {})})
+    forced = not gate_enabled(run)
+    best_before: float | None = None
+    rows = []
+    for step in steps:
+
+        def value(name: str, at: int = step) -> float | None:
+            return history.get(name, {}).get(at)
+
+        best = value("gate.best")
+        accepted = value("gate.accepted")
+        if step == 0:
+            action = BASELINE
+        elif accepted is None:
+            action = SKIP
+        elif accepted < 0.5:
+            action = REJECT
+        else:
+            new_best = best is not None and best_before is not None and best > best_before
+            if forced:
+                action = FORCE_ACCEPT_NEW_BEST if new_best else FORCE_ACCEPT
+            else:
+                action = ACCEPT_NEW_BEST if new_best else ACCEPT
+        if best is not None:
+            best_before = best
+        rows.append(
+            StepRow(
+                step=step,
+                action=action,
+                edit_budget=value("select.edit_budget"),
+                selection_hard=value("selection.hard"),
+                selection_soft=value("selection.soft"),
+                gate_score=value("gate.score"),
+                gate_current=value("gate.current"),
+                gate_best=best,
+                train_hard=value("train.hard"),
+                train_soft=value("train.soft"),
+                edits_applied=value("update.edits_applied"),
+                cost_usd=value("llm.cost_usd"),
+            )
+        )
+    return rows
+
+
+def history_values(rows: list[StepRow]) -> dict[str, float]:
+    """What a run's step rows say about the `HISTORY_FALLBACK` numbers: the baseline's and the
+    last best gate score, and how many steps were accepted, rejected and skipped."""
+    out: dict[str, float] = {}
+    if rows and rows[0].step == 0:
+        first = rows[0]
+        baseline = first.gate_best if first.gate_best is not None else first.gate_current
+        if baseline is not None:
+            out["baseline.selection_score"] = baseline
+    bests = [r.gate_best for r in rows if r.gate_best is not None]
+    if bests:
+        out["best.selection_score"] = bests[-1]
+    if rows:
+        updates = [r for r in rows if r.action != BASELINE]
+        out["steps.accepted"] = float(sum(r.accepted for r in updates))
+        out["steps.rejected"] = float(sum(r.action == REJECT for r in updates))
+        out["steps.skipped"] = float(sum(r.action == SKIP for r in updates))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSummary:
+    """A training run's headline numbers, keyed like its metrics (`best.selection_score`,
+    `test.delta_hard`, `tokens`, ...), None where unknown; from_history: the keys read from the
+    step history because the run did not log them."""
+
+    values: dict[str, float | None]
+    from_history: tuple[str, ...]
+
+    def get(self, key: str) -> float | None:
+        return self.values.get(key)
+
+
+SUMMARY_METRICS = (
+    "baseline.selection_score",
+    "best.selection_score",
+    "final.selection_score",
+    "test.baseline_hard",
+    "test.best_hard",
+    "test.final_hard",
+    "test.delta_hard",
+    "test.baseline_soft",
+    "test.best_soft",
+    "steps.total",
+    "steps.accepted",
+    "steps.rejected",
+    "steps.skipped",
+    "llm.calls",
+    "llm.cost_usd",
+    "train.wall_s",
+)
+
+
+def train_summary(run: RunRecord, rows: list[StepRow]) -> TrainSummary:
+    values: dict[str, float | None] = {name: run.metrics.get(name) for name in SUMMARY_METRICS}
+    values["tokens"] = metric_sum(run, ("llm.prompt_tokens", "llm.completion_tokens"))
+    derived = history_values(rows)
+    used = []
+    for key in HISTORY_FALLBACK:
+        if values[key] is None and key in derived:
+            values[key] = derived[key]
+            used.append(key)
+    return TrainSummary(values=values, from_history=tuple(used))
+
+
+def train_table(runs: tuple[RunRecord, ...], summaries: list[TrainSummary]) -> RunsTable:
+    """The training runs table: job, the params that vary between the training runs, status,
+    baseline and best selection score, test delta (hard), accepted/rejected/skipped steps,
+    tokens, cost, wall time and run id."""
+    params = varying_params(runs)
+    has_jobs = any(run.job_num is not None for run in runs)
+    columns: list[Column] = []
+    if has_jobs:
+        columns.append(Column(key="job", header="job", numeric=True))
+    columns += [Column(key=f"params.{name}", header=name) for name in params]
+    columns.append(Column(key="status", header="status"))
+    columns += [
+        Column(key=key, header=header, numeric=True) for key, header, _ in TRAIN_METRIC_COLUMNS
+    ]
+    columns.append(Column(key="run_id", header="run id"))
+    rows = []
+    for run, summary in zip(runs, summaries, strict=True):
+        row: dict[str, Any] = {}
+        if has_jobs:
+            row["job"] = run.job_num
+        for name in params:
+            row[f"params.{name}"] = run.params.get(name)
+        row["status"] = run.status
+        for key, _, _ in TRAIN_METRIC_COLUMNS:
+            row[key] = summary.get(key)
+        row["run_id"] = run.run_id
+        rows.append(row)
+    return RunsTable(columns=columns, rows=rows, notes=train_notes(runs, summaries))
+
+
+def train_notes(runs: tuple[RunRecord, ...], summaries: list[TrainSummary]) -> list[str]:
+    """One sentence per training run that failed, misses a table metric or had table values
+    read from its step history."""
+    notes = []
+    wanted = sorted({name for _, _, names in TRAIN_METRIC_COLUMNS for name in names})
+    for run, summary in zip(runs, summaries, strict=True):
+        missing = [n for n in wanted if n not in run.metrics and n not in summary.from_history]
+        parts = []
+        if run.status != "FINISHED":
+            error = run.tags.get(TAG_ERROR)
+            parts.append(f"ended {run.status}{f': {one_line(error, 300)}' if error else ''}")
+        if summary.from_history:
+            parts.append(f"{', '.join(summary.from_history)} read from its step history")
+        if missing:
+            parts.append(f"it did not log {', '.join(missing)} (shown as {MISSING})")
+        if parts:
+            notes.append(f"Run {run.label} {'; '.join(parts)}.")
+    return notes
+
+
+def run_caption(run: RunRecord, params: list[str]) -> str:
+    """`#0 1a2b3c4d (train.edit_budget=4, train.seed=1)`: a run and its values of `params`."""
+    values = ", ".join(f"{name}={run.params.get(name, MISSING)}" for name in params)
+    return f"{run.label} ({values})" if values else run.label
+
+
+def leader(runs: tuple[RunRecord, ...], summaries: list[TrainSummary], key: str) -> str | None:
+    """`#1 5e6f7a8b (0.8)`: the run with the highest `key`, first in report order on a tie;
+    None if no run has it."""
+    scored = [
+        (summary.get(key), index)
+        for index, summary in enumerate(summaries)
+        if summary.get(key) is not None
+    ]
+    if not scored:
+        return None
+    best, index = max(scored, key=lambda pair: (pair[0], -pair[1]))
+    return f"{runs[index].label} ({fmt_number(best)})"

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import pytest
+
+from skillopt.engine.longitudinal import (
+    Pair,
+    build_pairs,
+    filter_pairs,
+    format_comparison,
+    normalize_pair_policy,
+)
+from skillopt.errors import ConfigError
+
+PREV = [
+    {
+        "id": "q1",
+        "hard": 1,
+        "soft": 1.0,
+        "question": "Who designed the lighthouse?",
+        "predicted_answer": "Miriam Costa",
+    },
+    {
+        "id": "q2",
+        "hard": 0,
+        "soft": 0.67,
+        "task_description": "How long is the canal?",
+        "predicted_answer": "42",
+        "fail_reason": "missing_unit: no km",
+    },
+    {"id": "q3", "hard": 1, "soft": 1.0, "instruction": "List the rivers.", "answer": "Avon, Tay"},
+    {"id": "q4", "hard": 0, "soft": 0.0, "fail_reason": "wrong_entity: Hale"},
+    {"id": "q5", "hard": 1, "soft": 1.0},
+    {"id": "q6", "hard": 1, "soft": 1.0},  # not in CURR: no pair
+]
+CURR = [
+    {"id": "q5", "hard": 0.5, "soft": 0.5, "fail_reason": "partial: one item missing"},
+    {"id": "q4", "hard": 0, "soft": 0.1, "fail_reason": "wrong_entity: Costa"},
+    {"id": "q3", "hard": 0, "soft": 0.5, "answer": "Avon", "fail_reason": "partial_list: Tay"},
+    {"id": "q2", "hard": 1, "soft": 1.0, "predicted_answer": "42 km"},
+    {
+        "id": "q1",
+        "hard": 1,
+        "soft": 1.0,
+        "question": "Who designed the lighthouse?",
+        "predicted_answer": "Miriam Costa",
+    },
+    {"id": "q1", "hard": 0, "soft": 0.0},  # repeated id: the first row counts
+    {"id": "q9", "hard": 1, "soft": 1.0},
+]
+PREV_TRAJ = {
+    "q2": "[agent] 42",
+    "q3": "[agent] Avon, Tay",
+    "q4": "[agent] Hale",
+    "q5": "[agent] ok",
+}
+CURR_TRAJ = {"q2": "[agent] 42 km", "q3": "[agent] ```Avon```", "q4": "[agent] Costa"}
+
+
+@pytest.fixture
+def pairs() -> list[Pair]:
+    return build_pairs(PREV, CURR, prev_trajectories=PREV_TRAJ, curr_trajectories=CURR_TRAJ)
+
+
+def test_pairs_follow_prev_order_and_categories(pairs):
+    assert [(p.id, p.category) for p in pairs] == [
+        ("q1", "stable_success"),
+        ("q2", "improved"),
+        ("q3", "regressed"),
+        ("q4", "persistent_fail"),
+        ("q5", "regressed"),  # hard 0.5 is not a pass
+    ]
+
+
+def test_pair_fields(pairs):
+    by_id = {p.id: p for p in pairs}
+    assert by_id["q1"].task == "Who designed the lighthouse?"
+    assert by_id["q2"].task == "How long is the canal?"
+    assert by_id["q3"].task == "List the rivers."
+    assert by_id["q5"].task == "q5"
+    assert by_id["q2"].prev == {
+        "hard": 0.0,
+        "soft": 0.67,
+        "predicted_answer": "42",
+        "fail_reason": "missing_unit: no km",
+    }
+    assert by_id["q3"].curr["predicted_answer"] == "Avon"  # `answer` fallback
+    assert by_id["q4"].prev["predicted_answer"] == "N/A"
+    assert by_id["q5"].curr["hard"] == 0.5
+    assert by_id["q2"].curr_trajectory == "[agent] 42 km"
+    assert by_id["q1"].prev_trajectory == ""
+
+
+def test_slim_has_no_trajectories(pairs):
+    slim = pairs[1].slim()
+    assert set(slim) == {"id", "task", "category", "prev", "curr"}
+    assert slim["category"] == "improved"
+
+
+def test_default_trajectories_are_empty():
+    pairs = build_pairs(PREV, CURR)
+    assert all(p.prev_trajectory == "" and p.curr_trajectory == "" for p in pairs)
+
+
+@pytest.mark.parametrize(
+    ("policy", "ids"),
+    [
+        ("mixed", ["q1", "q2", "q3", "q4", "q5"]),
+        ("all", ["q1", "q2", "q3", "q4", "q5"]),
+        ("Default", ["q1", "q2", "q3", "q4", "q5"]),
+        ("random", ["q1", "q2", "q3", "q4", "q5"]),
+        ("unchanged", ["q1", "q4"]),
+        ("stable", ["q1", "q4"]),
+        ("same", ["q1", "q4"]),
+        ("00_11", ["q1", "q4"]),
+        ("changed", ["q2", "q3", "q5"]),
+        ("change", ["q2", "q3", "q5"]),
+        (" DELTA ", ["q2", "q3", "q5"]),
+        ("10_01", ["q2", "q3", "q5"]),
+        ("01_10", ["q2", "q3", "q5"]),
+    ],
+)
+def test_filter_policies(pairs, policy, ids):
+    assert [p.id for p in filter_pairs(pairs, policy)] == ids
+
+
+def test_unknown_policy_is_a_config_error():
+    with pytest.raises(ConfigError) as info:
+        normalize_pair_policy("newest")
+    message = str(info.value)
+    assert "'newest'" in message
+    for name in ("mixed", "unchanged", "changed"):
+        assert name in message
+    with pytest.raises(ConfigError):
+        filter_pairs([], "sometimes")
+
+
+def test_comparison_text_order_and_content(pairs):
+    text = format_comparison(pairs)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "5 tasks run under both skills: 2 regressed, 1 failed under both, 1 improved, "
+        "1 passed under both."
+    )
+    headings = [line for line in lines if line.startswith("### ")]
+    assert [h.split(" (")[0] for h in headings] == [
+        "### Regressions",
+        "### Persistent failures",
+        "### Improvements",
+        "### Stable successes",
+    ]
+    # regressions come first, in pair order
+    assert text.index("#### Task q3") < text.index("#### Task q5") < text.index("#### Task q4")
+    assert text.index("#### Task q4") < text.index("#### Task q2") < text.index("#### Task q1")
+    q3 = text[text.index("#### Task q3") : text.index("#### Task q5")]
+    assert "#### Task q3: List the rivers." in q3
+    assert "- Previous skill: PASS (soft 1.00) — answer: Avon, Tay" in q3
+    assert "- Current skill: FAIL (soft 0.50) — answer: Avon" in q3
+    assert "- Current failure reason: partial_list: Tay" in q3
+    assert "Previous failure reason" not in q3
+    # a trajectory containing ``` gets a longer fence
+    assert "````\n[agent] ```Avon```\n````" in q3
+    q4 = text[text.index("#### Task q4") : text.index("### Improvements")]
+    assert "- Previous failure reason: wrong_entity: Hale" in q4
+    assert "```\n[agent] Hale\n```" in q4
+    q5 = text[text.index("#### Task q5") : text.index("### Persistent")]
+    assert "Current trajectory: (no trajectory recorded)" in q5
+    # stable successes get no trajectories
+    q1 = text[text.index("#### Task q1") :]
+    assert "trajectory" not in q1
+
+
+def test_empty_sections_say_none():
+    pairs = build_pairs(PREV[:1], CURR)
+    text = format_comparison(pairs)
+    assert text.count("(none)") == 3
+    assert text.startswith("1 task run under both skills: 0 regressed")
+    assert format_comparison([]).count("(none)") == 4
