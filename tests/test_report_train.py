@@ -571,3 +571,41 @@ def test_training_page_renders_in_a_browser(sweep_report, tmp_path):
     assert console_lines(proc.stderr) == []
     check = re.search(r'<div id="render-check"[^>]*>([^<]*)</div>', proc.stdout)
     assert check is not None and check.group(1) == "images-ok 4/4"
+
+
+@pytest.mark.slow
+def test_report_on_a_real_skillopt_train_sweep(tmp_path):
+    """End to end with the real trainer (offline models): the report's numbers are each job's
+    summary.json, and every step of its history is listed with a curve per job."""
+    from tests.cli_helpers import run_sweep
+
+    run = run_sweep(
+        tmp_path,
+        "train.edit_budget=1,4",
+        "train.min_edit_budget=1",
+        "train.epochs=1",
+        "train.use_slow_update=false",
+        "tracking.trace_llm_calls=false",
+        app="train",
+    )
+    assert run.returncode == 0, run.output
+    out = tmp_path / "report"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["--tracking-uri", uri, "--out", str(out), "--experiment", EXPERIMENT]
+    assert main([*args, "--sweep", "sweep"]) == 0
+    data = json.loads((out / "report.json").read_text())
+    rows = data["training"]["table"]["rows"]
+    assert [r["params.train.edit_budget"] for r in rows] == ["1", "4"]
+    for row, section in zip(rows, data["training"]["runs"], strict=True):
+        summary = json.loads((run.out_dir / str(row["job"]) / "summary.json").read_text())
+        assert row["baseline.selection_score"] == pytest.approx(summary["baseline_selection_score"])
+        assert row["best.selection_score"] == pytest.approx(summary["best_selection_score"])
+        assert row["steps.accepted"] == summary["accepts"]
+        actions = [s["action"] for s in section["steps"]]
+        assert len(actions) == summary["total_steps"] + 1 and actions[0] == "baseline"
+        assert sum(a.startswith("accept") for a in actions) == summary["accepts"]
+        assert sum(a == "reject" for a in actions) == summary["rejects"]
+        assert section["steps"][-1]["gate_best"] == pytest.approx(summary["best_selection_score"])
+        image = matplotlib.image.imread(out / section["curve"])
+        assert image.std() > 0.01
+    assert (out / "plots" / "train_gate_best.png").is_file()

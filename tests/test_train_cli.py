@@ -231,3 +231,36 @@ def test_both_roles_over_a_local_openai_compatible_server(tmp_path):
     assert stages["merge"]["calls"] == len(merges)
     assert target_usage["stages"]["rollout"]["calls"] == by_stage["rollout"]
     assert run.summary["best_selection_score"] > run.summary["baseline_selection_score"]
+
+
+def test_a_custom_environment_plugs_in_through_target(tmp_path):
+    run = train(tmp_path, "env=arithmetic", "train.epochs=1", "env.n_tasks=20")
+    assert run.returncode == 0, run.output
+    summary = run.summary
+    assert summary["env"]["target"] == "skillopt.examples.custom_env.ArithmeticEnvironment"
+    assert summary["splits"] == {"train": 8, "selection": 6, "test": 6}
+    # the offline target cannot do arithmetic: a real 0.0 baseline stays 0.0, nothing beats it
+    assert summary["baseline_selection_score"] == 0.0
+    assert summary["best_selection_score"] == 0.0
+    assert {h["action"] for h in json.loads((run.out_dir / "history.json").read_text())} == {
+        "reject"
+    }
+    rows = (run.out_dir / "steps" / "step_0001" / "rollout" / "results.jsonl").read_text()
+    assert '"id": "arith-' in rows
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("env=qa",), "env.data_path is required but not set"),
+        (("train.merge_batch_size=1",), "train.merge_batch_size must be >= 2"),
+        (("gate.metric=f2",), "gate.metric"),
+        (("train.schedule=step",), "train.schedule"),
+        (("env.data_path=/nonexistent/qa.jsonl",), "/nonexistent/qa.jsonl"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_1(tmp_path, overrides, message):
+    run = train(tmp_path, *overrides)
+    assert run.returncode == 1
+    assert message in run.output
+    assert "Traceback" not in run.output

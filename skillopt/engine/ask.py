@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from skillopt.engine.jsonx import extract_json
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.errors import LLMError, ReplyError
+from skillopt.errors import ConfigError, LLMError, ReplyError
 from skillopt.llm.client import LLMClient
 from skillopt.llm.types import ChatRequest
 
@@ -66,6 +66,14 @@ class Asker:
     model: str
     temperature: float | None = None
     parse_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.parse_retries, bool) or not isinstance(self.parse_retries, int):
+            raise ConfigError(f"model.parse_retries must be an integer, got {self.parse_retries!r}")
+        if self.parse_retries < 0:
+            raise ConfigError(
+                f"model.parse_retries must be >= 0 (0 = no follow-up), got {self.parse_retries}"
+            )
 
     def ask(
         self,

@@ -13,6 +13,7 @@ with the same skills, history and metrics as one that never stopped.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -217,11 +218,13 @@ class Trainer:
     def _load_state(self) -> TrainState:
         if self.state_path.is_file():
             state = TrainState.load(self.state_path)
-            if state.fingerprint != self.fingerprint:
+            # compared as stored: JSON turns tuples into lists and keys into strings
+            expected = json.loads(json.dumps(self.fingerprint))
+            if state.fingerprint != expected:
                 changed = sorted(
                     k
-                    for k in set(state.fingerprint) | set(self.fingerprint)
-                    if state.fingerprint.get(k) != self.fingerprint.get(k)
+                    for k in set(state.fingerprint) | set(expected)
+                    if state.fingerprint.get(k) != expected.get(k)
                 )
                 raise ConfigError(
                     f"{self.out_dir} holds a training run with other settings ({', '.join(changed)}); "

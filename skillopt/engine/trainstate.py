@@ -116,10 +116,12 @@ class TrainState:
         """The state in `path`; a file that cannot be used raises ConfigError naming it."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
             if data.get("version") != STATE_VERSION:
                 raise ValueError(f"state version {data.get('version')!r}, expected {STATE_VERSION}")
             return cls.from_dict(data)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
                 f"cannot resume from {path}: {type(exc).__name__}: {exc} "
                 "(move the file away to start this output directory afresh)"

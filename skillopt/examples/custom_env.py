@@ -2,7 +2,7 @@
 
 Use it in a training run with
 
-    skillopt-train env._target_=skillopt.examples.custom_env.ArithmeticEnvironment env.n_tasks=40
+    skillopt-train env=arithmetic env.n_tasks=40          # conf/env/arithmetic.yaml
 
 An environment needs three things (the `skillopt.envs.Environment` protocol): a `name`,
 `splits()` returning train/selection/test tasks, and `rollout()` that answers tasks with the

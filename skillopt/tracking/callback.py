@@ -28,6 +28,7 @@ from skillopt.tracking.settings import tracking_settings
 log = logging.getLogger("skillopt.tracking")
 
 PARENT_FILE = Path(".skillopt") / "parent_run.json"
+OPTIMIZER_RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
 
 
 class MlflowCallback(Callback):
@@ -126,8 +127,39 @@ class MlflowCallback(Callback):
             tracker.finish(summary=None, error=job_return._return_value)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        redact_saved_configs(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        redact_saved_configs(sweep_dir)
+        results = sweep_dir / OPTIMIZER_RESULTS
+        if self._parent is not None and results.is_file():
+            self._log_search_result(results)
         self._close_parent()
+
+    def _log_search_result(self, results: Path) -> None:
+        """A search sweeper (Optuna) leaves its best params and value in the sweep dir: the
+        parent run keeps them as an artifact, a metric and a tag."""
+        import time
+
+        from mlflow.entities import Metric, RunTag
+        from omegaconf import OmegaConf
+
+        from skillopt.tracking.store import client_for
+
+        assert self._parent is not None
+        client = client_for(self._parent["tracking_uri"])
+        run_id = self._parent["run_id"]
+        client.log_artifact(run_id, str(results), "sweep")
+        found = OmegaConf.to_container(OmegaConf.load(results), resolve=True)
+        assert isinstance(found, dict)
+        metrics = []
+        if isinstance(found.get("best_value"), (int, float)):
+            metrics.append(
+                Metric("sweep.best_value", float(found["best_value"]), int(time.time() * 1000), 0)
+            )
+        client.log_batch(
+            run_id,
+            metrics=metrics,
+            tags=[RunTag("skillopt.best_params", json.dumps(found.get("best_params") or {}))],
+        )
 
     def _close_parent(self) -> None:
         """End the parent run with job counts; KILLED if a child was interrupted."""
