@@ -391,7 +391,11 @@ def test_step_lists_show_each_steps_action_and_scores(store, sweep_report):
             edit_budget = lines[1].split(" | ")[2]
             assert edit_budget == str(spec.edit_budget)
         assert "skillopt-train train.edit_budget=" in block  # the re-run command
-        assert "Nothing to replay: skillopt-report replays skillopt-reflect runs only" in block
+        # these synthetic runs logged no llm_calls/ (and one failed): no replay command to offer
+        expected_blocker = (
+            "the run recorded no calls" if run["status"] == "FINISHED" else "the run ended FAILED"
+        )
+        assert f"Nothing to replay: {expected_blocker}" in block
     assert markdown.count("| step | action | edit budget |") == 3
     section = html.split(f'id="run-{store.run_ids[0]}"', 1)[1].split("</section>", 1)[0]
     assert section.count('<tr class="accepted"') == 2
@@ -509,7 +513,7 @@ def test_verify_replay_skips_training_runs(store, tmp_path, capsys):
     code = report(store, out, "--experiment", EXPERIMENT, "--sweep", SWEEP, "--verify-replay")
     assert code == 0
     err = capsys.readouterr().err
-    assert err.count("skipped: skillopt-report replays skillopt-reflect runs only") == 3
+    assert err.count("skipped: --verify-replay compares skillopt-reflect patches") == 3
     client = mlflow.MlflowClient(store.uri)
     for run_id in store.run_ids:
         assert "skillopt.replay_verified" not in client.get_run(run_id).data.tags
@@ -577,7 +581,7 @@ def test_training_page_renders_in_a_browser(sweep_report, tmp_path):
 def test_report_on_a_real_skillopt_train_sweep(tmp_path):
     """End to end with the real trainer (offline models): the report's numbers are each job's
     summary.json, and every step of its history is listed with a curve per job."""
-    from tests.cli_helpers import run_sweep
+    from tests.cli_helpers import run_reflect, run_sweep
 
     run = run_sweep(
         tmp_path,
@@ -609,3 +613,15 @@ def test_report_on_a_real_skillopt_train_sweep(tmp_path):
         image = matplotlib.image.imread(out / section["curve"])
         assert image.std() > 0.01
     assert (out / "plots" / "train_gate_best.png").is_file()
+
+    # The Reproduce section's replay command re-creates the job from its recorded calls.
+    first = data["training"]["runs"][0]
+    replay = first["reproduce"]["replay"]
+    assert replay[0] == "skillopt-train"
+    assert {"model=replay", "target=replay", f"model.run_id={first['run_id']}"} <= set(replay)
+    replayed = run_reflect(tmp_path, *replay[1:], out="replayed", app="train")
+    assert replayed.returncode == 0, replayed.output
+    original = run.out_dir / str(rows[0]["job"])
+    assert (replayed.out_dir / "best_skill.md").read_text() == (
+        original / "best_skill.md"
+    ).read_text()

@@ -264,3 +264,27 @@ def test_bad_configuration_is_one_line_and_exit_1(tmp_path, overrides, message):
     assert run.returncode == 1
     assert message in run.output
     assert "Traceback" not in run.output
+
+
+@pytest.mark.slow
+def test_a_training_run_replays_from_its_recorded_calls(tracked):
+    cwd, reference = tracked
+    run_id = json.loads((reference.out_dir / ".skillopt" / "mlflow_run.json").read_text())["run_id"]
+    replayed = train(
+        cwd,
+        "tracking=local",
+        "tracking.trace_llm_calls=false",
+        "model=replay",
+        f"model.run_id={run_id}",
+        "target=replay",
+        f"target.run_id={run_id}",
+        out="replayed",
+    )
+    assert replayed.returncode == 0, replayed.output
+    for name in ("best_skill.md", "final_skill.md"):
+        assert (replayed.out_dir / name).read_text() == (reference.out_dir / name).read_text()
+    assert without_timing(json.loads((replayed.out_dir / "history.json").read_text())) == (
+        without_timing(json.loads((reference.out_dir / "history.json").read_text()))
+    )
+    assert replayed.summary["model"]["name"] == "offline-stand-in"  # the recorded run's model
+    assert replayed.summary["target"]["name"] == "offline-target"

@@ -71,3 +71,14 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert summary["trajectories"]["total"] == 28
     assert summary["minibatches"]["ok"] == 4
     assert str(env_dir) in summary["data"]["rollout_dir"]
+    train = subprocess.run(
+        [env_dir / "bin" / "skillopt-train", "hydra.run.dir=train", "tracking=off"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+    trained = json.loads((work / "train" / "summary.json").read_text())
+    assert str(env_dir) in trained["env"]["data_path"]  # the bundled simulation, from the wheel
+    assert trained["best_selection_score"] > trained["baseline_selection_score"]

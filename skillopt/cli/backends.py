@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from skillopt.cli.config import build_settings
 from skillopt.errors import ConfigError
@@ -23,27 +23,38 @@ log = logging.getLogger("skillopt.llm")
 _SECTION = {"optimizer": "model", "target": "target"}  # where each role's settings live in config
 
 
-def build_backend(model: dict[str, Any], cfg: DictConfig) -> ChatBackend:
+def build_backend(
+    model: dict[str, Any], cfg: DictConfig, *, role: str = "optimizer"
+) -> ChatBackend:
     """`offline` and `openai` come from the factory; `replay` fetches the recorded calls of
-    `model.run_id` through MLflow (so it needs tracking on)."""
+    `<section>.run_id` through MLflow (so it needs tracking on): a reflect run's `llm_calls/`, or
+    the role's folder of a training run's `llm_calls/`."""
     if model["backend"] != "replay":
-        return make_backend(model["backend"], model)
+        return make_backend(model["backend"], model, role=role)
     from skillopt.tracking.replay import fetch_call_records
     from skillopt.tracking.settings import tracking_settings
 
+    section = _SECTION[role]
     tracking = tracking_settings(cfg)
     if not tracking.enabled:
         raise ConfigError(
-            "model=replay fetches the recorded calls through MLflow; it needs tracking enabled"
+            f"{section}=replay fetches the recorded calls through MLflow; it needs tracking enabled"
         )
-    records, params = fetch_call_records(str(model["run_id"]), tracking_uri=tracking.uri)
+    folder = f"llm_calls/{role}" if OmegaConf.select(cfg, "train") is not None else "llm_calls"
+    records, params = fetch_call_records(
+        str(model["run_id"]), tracking_uri=tracking.uri, folder=folder, key=f"{section}.run_id"
+    )
     backend = ReplayBackend(
         records_dir=records,
         source=f"run {model['run_id']}",
-        model_name=params.get("model.name", ""),
+        model_name=params.get(f"{section}.name", ""),
     )
     log.info(
-        "replaying %d recorded calls of run %s (%s)", len(backend), model["run_id"], backend.name
+        "replaying %d recorded %s calls of run %s (%s)",
+        len(backend),
+        role,
+        model["run_id"],
+        backend.name,
     )
     return backend
 
@@ -58,15 +69,11 @@ def build_client(
 ) -> LLMClient:
     """An LLM client for `role` (optimizer or target): backend, ledger with the role's price and
     budget guards, and a content-addressed call cache in `cache_dir`."""
-    backend = (
-        build_backend(options, cfg)
-        if role == "optimizer"
-        else make_backend(options["backend"], options, role=role)
-    )
-    if backend.name in ("offline", "offline-target"):
+    backend = build_backend(options, cfg, role=role)
+    if options["backend"] == "offline":
         log.info(
-            "%s=offline is a deterministic stand-in, not an optimizer or a real target (%s): its replies only "
-            "exercise the pipeline",
+            "%s=offline is a deterministic stand-in, not an optimizer or a real target (%s): "
+            "its replies only exercise the pipeline",
             _SECTION[role],
             backend.name,
         )

@@ -14,6 +14,7 @@ the same output directory continues from the last completed step.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +127,11 @@ def train_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         cache_dir=out_dir / "llm_calls" / "target",
         listeners=listeners,
     )
+    if model["backend"] == "replay" and model.get("name") is None:
+        requests = replace(requests, model=optimizer.backend.model_name)
     target = TargetModel(
         client=target_client,
-        model=target_cfg["name"],
+        model=target_cfg.get("name") or getattr(target_client.backend, "model_name", ""),
         max_tokens=target_cfg.get("max_tokens", 1024),
         temperature=target_cfg.get("temperature"),
         workers=target_cfg.get("workers", 8),
@@ -202,8 +205,8 @@ def train_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 "data_path": env_cfg.get("data_path"),
                 "skill_path": str(skill_path),
             },
-            "model": {"backend": model["backend"], "name": model["name"]},
-            "target": {"backend": target_cfg["backend"], "name": target_cfg["name"]},
+            "model": {"backend": model["backend"], "name": requests.model},
+            "target": {"backend": target_cfg["backend"], "name": target.model},
         }
     )
     write_json(out_dir / "summary.json", summary)

@@ -50,6 +50,8 @@ def skip_reason(run: RunRecord) -> str | None:
         return "a sweep parent run has no calls of its own"
     if run.replay_of:
         return f"it is itself a replay of run {run.replay_of}"
+    if run.is_training:
+        return "--verify-replay compares skillopt-reflect patches; replay a training run with its Reproduce command"
     return replay_blocker(run)
 
 

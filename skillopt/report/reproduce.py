@@ -5,8 +5,9 @@ built exactly as before: every override is kept except the model backend choice 
 `model.*` options that only concern the original backend (endpoint, key, timeouts, retries,
 name, price). Request-shaping options (`max_tokens`, `temperature`, `json_schema`, ...) stay.
 
-A training run (`skillopt-train`) gets its re-run command only: replaying and verifying runs
-from their recorded calls is done for skillopt-reflect runs.
+A training run (`skillopt-train`) replays both roles (`model=replay`, `target=replay`) from its
+`llm_calls/optimizer/` and `llm_calls/target/`; `--verify-replay` compares reflect patches, so
+it verifies skillopt-reflect runs only.
 """
 
 from __future__ import annotations
@@ -36,15 +37,17 @@ REQUEST_MODEL_OPTIONS = frozenset(
 )
 
 
-def replay_overrides(overrides: list[str]) -> list[str]:
-    """The original overrides a replay must repeat (see the module docstring); `tracking.uri`
-    is dropped too, since the replay names the store explicitly."""
+def replay_overrides(overrides: list[str], *, sections: tuple[str, ...] = ("model",)) -> list[str]:
+    """The original overrides a replay must repeat (see the module docstring) for the replayed
+    `sections` (model, and target for a training run); `tracking.uri` is dropped too, since the
+    replay names the store explicitly."""
     kept = []
     for override in overrides:
         key, _ = override_key(override)
-        if key == "model" or key == "tracking.uri":
+        if key in sections or key == "tracking.uri":
             continue
-        if key.startswith("model.") and key.split(".")[1] not in REQUEST_MODEL_OPTIONS:
+        head, _, rest = key.partition(".")
+        if head in sections and rest.split(".")[0] not in REQUEST_MODEL_OPTIONS:
             continue
         kept.append(override)
     return kept
@@ -52,8 +55,6 @@ def replay_overrides(overrides: list[str]) -> list[str]:
 
 def replay_blocker(run: RunRecord) -> str | None:
     """Why `run` has nothing to replay, or None if it has recorded calls to replay."""
-    if run.is_training:
-        return "skillopt-report replays skillopt-reflect runs only, not training runs"
     if run.status != "FINISHED":
         return f"the run ended {run.status}"
     if "llm_calls" not in run.artifact_dirs:
@@ -62,11 +63,12 @@ def replay_blocker(run: RunRecord) -> str | None:
 
 
 def replay_args(run: RunRecord, *, tracking_uri: str) -> list[str]:
-    """Arguments of `skillopt-reflect` that replay `run` from the store at `tracking_uri`."""
+    """Arguments of `skillopt-reflect` (or `skillopt-train`) that replay `run` from the store
+    at `tracking_uri`."""
+    sections = ("model", "target") if run.is_training else ("model",)
     return [
-        "model=replay",
-        f"model.run_id={run.run_id}",
-        *replay_overrides(run.overrides),
+        *(a for s in sections for a in (f"{s}=replay", f"{s}.run_id={run.run_id}")),
+        *replay_overrides(run.overrides, sections=sections),
         f"tracking.uri={tracking_uri}",
     ]
 
@@ -113,14 +115,11 @@ class Reproduction:
 
 def reproduction(run: RunRecord, *, tracking_uri: str) -> Reproduction:
     """How to re-create `run`: its recorded command and provenance, the command that re-runs this
-    one job, and (reflect runs only) the command that replays it from its recorded calls."""
+    one job, and the command that replays it from its recorded calls."""
     overrides = run.overrides
-    if run.is_training:
-        rerun = [TRAIN_CONSOLE_SCRIPT, *overrides]
-        replay: list[str] = []
-    else:
-        rerun = [CONSOLE_SCRIPT, *overrides]
-        replay = [CONSOLE_SCRIPT, *replay_args(run, tracking_uri=tracking_uri)]
+    script = TRAIN_CONSOLE_SCRIPT if run.is_training else CONSOLE_SCRIPT
+    rerun = [script, *overrides]
+    replay = [script, *replay_args(run, tracking_uri=tracking_uri)]
     return Reproduction(
         recorded_command=run.tags.get("skillopt.command"),
         overrides=overrides,

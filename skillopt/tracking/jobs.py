@@ -219,7 +219,7 @@ class TrainJob:
     def note(self, summary: dict[str, Any]) -> str:
         test = summary.get("test") or {}
         tested = (
-            f" Test {summary['gate_metric']} hard: {test['baseline']['hard']:.3f} -> {test['best']['hard']:.3f}."
+            f" Test hard (exact match): {test['baseline']['hard']:.3f} -> {test['best']['hard']:.3f}."
             if test
             else ""
         )

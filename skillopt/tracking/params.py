@@ -144,7 +144,9 @@ def job_params(
     too_long: dict[str, str] = {}
     for key in keys:
         value = _value(cfg, key)
-        if isinstance(value, DictConfig):  # a config group choice such as model=openai
+        if isinstance(value, DictConfig) or (value is None and key in group_choices):
+            # a config group choice such as model=openai, or an overlay (experiment=...) that
+            # leaves no node of its own name
             value = group_choices.get(key, "")
         elif isinstance(value, ListConfig):
             too_long[key] = OmegaConf.to_yaml(value)
