@@ -13,7 +13,7 @@ from skillopt.engine.aggregate import MergeSettings, Patch, merge_patches
 from skillopt.engine.modes import SPECS, UpdateMode
 from skillopt.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest
-from tests.test_ask import make_asker
+from tests.scripted import make_asker
 
 PATCH = SPECS[UpdateMode.PATCH]
 SKILL = "# Skill\n\n- Answer briefly.\n"
@@ -96,8 +96,8 @@ def test_groups_follow_name_order_whatever_the_input_order():
     assert [(r.level, r.inputs) for r in merged] == [
         (1, ["minibatch_fail_000", "minibatch_fail_001"]),
         (1, ["minibatch_fail_002", "minibatch_fail_003"]),
-        (2, ["merged_failure_L1_minibatch_fail_000", "merged_failure_L1_minibatch_fail_002"]),
-        (3, ["merged_failure_L2_merged_failure_L1_minibatch_fail_000", "minibatch_fail_004"]),
+        (2, ["failure_L1_000", "failure_L1_001"]),
+        (3, ["failure_L2_000", "minibatch_fail_004"]),
     ]
     assert len(backend.requests) == 4
     assert all(f == "merge:failure:patch" for f in backend.formats())

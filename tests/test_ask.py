@@ -1,77 +1,17 @@
 """`Asker.ask`: one optimizer call parsed into a value, a corrective follow-up when the reply
 cannot be used, and errors returned (never raised) so each stage can fall back.
-
-`Scripted` and `make_asker` are also used by the aggregate, rank and rewrite tests.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from skillopt.engine.ask import Asker, followup_request, require_text
-from skillopt.engine.prompts import PromptLibrary
 from skillopt.errors import ConfigError, LLMError, ReplyError
-from skillopt.llm.client import LLMClient
-from skillopt.llm.ledger import Ledger
-from skillopt.llm.types import ChatRequest, ChatResponse
-from skillopt.resources import prompts_dir
-
-Reply = str | dict[str, Any] | Exception
-Script = list[Reply] | Callable[[ChatRequest], Reply]
-
-
-class Scripted:
-    """A `ChatBackend` answering from a list (in call order) or a function of the request.
-
-    A dict is sent as JSON, a str as is; an exception is raised. Every request is kept in
-    `requests` (the backend is called from merge worker threads, hence the lock).
-    """
-
-    name = "scripted"
-
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.requests: list[ChatRequest] = []
-        self._lock = threading.Lock()
-
-    def complete(self, request: ChatRequest) -> ChatResponse:
-        with self._lock:
-            self.requests.append(request)
-            if callable(self.script):
-                reply = self.script(request)
-            elif self.script:
-                reply = self.script.pop(0)
-            else:
-                raise AssertionError(f"unexpected call ({request.reply_format})")
-        if isinstance(reply, Exception):
-            raise reply
-        text = reply if isinstance(reply, str) else json.dumps(reply)
-        return ChatResponse(text=text, prompt_tokens=10, completion_tokens=5, latency_s=0.0)
-
-    def user(self, index: int = -1) -> str:
-        """The first user message of request `index`."""
-        return next(m["content"] for m in self.requests[index].messages if m["role"] == "user")
-
-    def formats(self) -> list[str]:
-        return [r.reply_format for r in self.requests]
-
-
-def make_asker(script: Script, *, parse_retries: int = 2) -> tuple[Asker, Scripted]:
-    backend = Scripted(script)
-    client = LLMClient(backend=backend, ledger=Ledger())
-    asker = Asker(
-        client=client,
-        prompts=PromptLibrary(builtin_dir=prompts_dir()),
-        model="test-model",
-        temperature=0.3,
-        parse_retries=parse_retries,
-    )
-    return asker, backend
+from skillopt.llm.types import ChatRequest
+from tests.scripted import make_asker
 
 
 def ask(asker: Asker, parse=lambda reply: require_text(reply, "answer")):

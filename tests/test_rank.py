@@ -10,7 +10,7 @@ from skillopt.engine.items import describe_item
 from skillopt.engine.modes import SPECS, UpdateMode
 from skillopt.engine.rank import rank_and_select, select_indices
 from skillopt.errors import LLMError
-from tests.test_ask import make_asker
+from tests.scripted import make_asker
 
 PATCH = SPECS[UpdateMode.PATCH]
 SKILL = "# Skill\n\n- Answer briefly.\n"

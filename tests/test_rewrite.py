@@ -15,7 +15,7 @@ from skillopt.engine.update import (
     protected_regions,
 )
 from skillopt.errors import LLMError
-from tests.test_ask import make_asker
+from tests.scripted import make_asker
 
 SLOW = f"{SLOW_UPDATE_START}\n- Keep answers short.\n{SLOW_UPDATE_END}"
 APPENDIX = f"{APPENDIX_START}\n## Execution Notes Appendix\n- note\n{APPENDIX_END}"

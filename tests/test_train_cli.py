@@ -288,3 +288,26 @@ def test_a_training_run_replays_from_its_recorded_calls(tracked):
     )
     assert replayed.summary["model"]["name"] == "offline-stand-in"  # the recorded run's model
     assert replayed.summary["target"]["name"] == "offline-target"
+
+
+def test_resume_refuses_another_initial_skill_or_other_settings(tmp_path):
+    from skillopt.resources import resource_path
+
+    skill = tmp_path / "skill.md"
+    skill.write_text(Path(resource_path("examples/qa_sim/skill.md")).read_text())
+    stopped = train(tmp_path, f"env.skill_path={skill}", "fault.stop_after_step=1")
+    assert stopped.returncode == 1 and "stopped after step 1" in stopped.output
+    original = skill.read_text()
+    skill.write_text(original + "- Answer briefly.\n")  # same path, other content
+    changed_skill = train(tmp_path, f"env.skill_path={skill}")
+    assert changed_skill.returncode == 1
+    assert "another initial skill" in changed_skill.output
+    skill.write_text(original)
+    changed = train(
+        tmp_path, f"env.skill_path={skill}", "train.edit_budget=1", "train.min_edit_budget=1"
+    )
+    assert changed.returncode == 1
+    assert "train.edit_budget" in changed.output and "train.min_edit_budget" in changed.output
+    resumed = train(tmp_path, f"env.skill_path={skill}")
+    assert resumed.returncode == 0, resumed.output
+    assert "resuming after step 1" in resumed.output

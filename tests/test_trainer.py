@@ -43,7 +43,7 @@ from skillopt.llm.offline import OfflineBackend
 from skillopt.llm.types import ChatRequest, ChatResponse
 from skillopt.resources import prompts_dir, resource_path
 from skillopt.sim.target import OfflineTarget
-from tests.test_ask import make_asker
+from tests.scripted import make_asker
 
 SIM_DATA = resource_path("examples/qa_sim/dataset.jsonl")
 SIM_SKILL = Path(resource_path("examples/qa_sim/skill.md")).read_text(encoding="utf-8")

@@ -130,9 +130,11 @@ class _Merger:
         return "\n\n".join(parts)
 
     def merge_group(
-        self, group: Group, level: int, patches: list[Patch]
+        self, group: Group, level: int, index: int, patches: list[Patch]
     ) -> tuple[Patch, MergeRecord]:
+        """Merge one group; the result is named `<kind>_L<level>_<index>` (its place in the level)."""
         kind = patches[0].source_type
+        name = f"{kind}_L{level}_{index:03d}"
         payload = [{"source_type": p.source_type, self.spec.key: p.items} for p in patches]
         body = (
             f"## Patches to merge ({len(patches)} total, merge level {level})\n"
@@ -144,12 +146,11 @@ class _Merger:
             max_tokens=self.max_tokens,
             reply_format=f"merge:{kind}:{self.spec.mode.value}",
             stage=STAGE,
-            label=f"{kind}_L{level}_{patches[0].name}",
+            label=name,
             parse=_parse_merge(self.spec),
         )
         inputs = [p.name for p in patches]
         items_in = sum(len(p.items) for p in patches)
-        name = f"merged_{kind}_L{level}_{patches[0].name}"
         if answer.ok:
             _reasoning, items, dropped = answer.value
             items = [
@@ -208,8 +209,8 @@ class _Merger:
                 level += 1
                 groups = [current[i : i + size] for i in range(0, len(current), size)]
                 futures = [
-                    pool.submit(self.merge_group, group, level, g) if len(g) > 1 else None
-                    for g in groups
+                    pool.submit(self.merge_group, group, level, i, g) if len(g) > 1 else None
+                    for i, g in enumerate(groups)
                 ]
                 merged: list[Patch] = []
                 for g, future in zip(groups, futures, strict=True):

@@ -89,6 +89,16 @@ class RequestSettings:
     json_schema: bool = False
     parse_retries: int = 2
 
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.parse_retries, bool)
+            or not isinstance(self.parse_retries, int)
+            or self.parse_retries < 0
+        ):
+            raise ConfigError(
+                f"model.parse_retries must be an integer >= 0, got {self.parse_retries!r}"
+            )
+
 
 class _Analyst:
     """Turns one prepared minibatch into a result: call, parse, validate, ask again if needed."""

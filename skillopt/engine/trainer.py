@@ -230,6 +230,11 @@ class Trainer:
                     f"{self.out_dir} holds a training run with other settings ({', '.join(changed)}); "
                     "resume it with the same config or choose another output directory"
                 )
+            if state.initial_skill != self.initial_skill:
+                raise ConfigError(
+                    f"{self.out_dir} was trained from another initial skill than env.skill_path "
+                    "holds now; resume with the original skill or choose another output directory"
+                )
             log.info("resuming after step %d from %s", state.last_completed_step, self.state_path)
             return state
         return TrainState(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.report.records import TAG_ERROR, RunRecord
+from skillopt.report.records import STEP_METRICS, TAG_ERROR, RunRecord
 from skillopt.report.tables import (
     MISSING,
     Column,
@@ -36,18 +36,7 @@ ACCEPTED_ACTIONS = frozenset({ACCEPT, ACCEPT_NEW_BEST, FORCE_ACCEPT, FORCE_ACCEP
 
 # The step metrics that say a step happened. `llm.cost_usd` is left out: its final, run-level
 # value may be logged at a step of its own.
-STEP_EVIDENCE = (
-    "selection.hard",
-    "selection.soft",
-    "gate.score",
-    "gate.current",
-    "gate.best",
-    "gate.accepted",
-    "train.hard",
-    "train.soft",
-    "select.edit_budget",
-    "update.edits_applied",
-)
+STEP_EVIDENCE = tuple(m for m in STEP_METRICS if m != "llm.cost_usd")
 
 # Columns of the training runs table after the params: (key in report.json, header, metric
 # names summed). Keys that a cut-short run can take from its history are in HISTORY_FALLBACK.

@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skillopt.llm.types import ChatRequest
 
 HOST = "127.0.0.1"
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -227,6 +230,22 @@ def reply_format_of(body: dict[str, Any], headers: dict[str, str]) -> str:
     return header.strip() if header and header.strip() else DEFAULT_REPLY_FORMAT
 
 
+def chat_request(body: dict[str, Any], reply_format: str) -> ChatRequest:
+    """A received chat-completions body as the ChatRequest an in-process backend answers."""
+    from skillopt.llm.types import ChatRequest
+
+    return ChatRequest(
+        model=str(body.get("model") or "stub-model"),
+        messages=tuple(
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+            for m in body.get("messages") or []
+            if isinstance(m, dict)
+        ),
+        max_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 4096),
+        reply_format=reply_format,
+    )
+
+
 def offline_responder(latency_s: float = 0.0) -> Responder:
     """Answer with `skillopt.llm.offline.OfflineBackend`, the deterministic stand-in optimizer.
 
@@ -234,25 +253,13 @@ def offline_responder(latency_s: float = 0.0) -> Responder:
     `current_request()`, the request headers.
     """
     from skillopt.llm.offline import OfflineBackend
-    from skillopt.llm.types import ChatRequest
 
     backend = OfflineBackend()
 
     def respond(body: dict[str, Any], _index: int) -> Reply:
         current = current_request()
         headers = current.headers if current is not None else {}
-        messages = tuple(
-            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        )
-        request = ChatRequest(
-            model=str(body.get("model") or "stub-model"),
-            messages=messages,
-            max_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 4096),
-            reply_format=reply_format_of(body, headers),
-        )
-        response = backend.complete(request)
+        response = backend.complete(chat_request(body, reply_format_of(body, headers)))
         return Reply(
             content=response.text,
             delay_s=latency_s,
@@ -318,25 +325,15 @@ def simulation_responder(latency_s: float = 0.0) -> Responder:
     a target request, answered by the simulated target (`skillopt.sim.target.OfflineTarget`).
     """
     from skillopt.llm.offline import OfflineBackend
-    from skillopt.llm.types import ChatRequest
     from skillopt.sim.target import OfflineTarget
 
     optimizer, target = OfflineBackend(), OfflineTarget()
 
     def respond(body: dict[str, Any], _index: int) -> Reply:
         template = template_of(body)
-        messages = tuple(
-            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        )
-        request = ChatRequest(
-            model=str(body.get("model") or "stub-model"),
-            messages=messages,
-            max_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 4096),
-            reply_format="answer" if template is None else template_reply_format(template),
-        )
-        response = (target if template is None else optimizer).complete(request)
+        reply_format = "answer" if template is None else template_reply_format(template)
+        backend = target if template is None else optimizer
+        response = backend.complete(chat_request(body, reply_format))
         return Reply(
             content=response.text,
             delay_s=latency_s,
