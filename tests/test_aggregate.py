@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from skillopt.engine.aggregate import MergeSettings, Patch, merge_patches
 from skillopt.engine.modes import SPECS, UpdateMode
+from skillopt.engine.train.aggregate import MergeSettings, Patch, merge_patches
 from skillopt.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest
 from tests.scripted import make_asker

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from skillopt.engine.gate import (
+from skillopt.engine.train.gate import (
     GateDecision,
     GateMetric,
     GateState,

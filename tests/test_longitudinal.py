@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.longitudinal import (
+from skillopt.engine.train.longitudinal import (
     Pair,
     build_pairs,
     filter_pairs,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.items import describe_item
 from skillopt.engine.modes import SPECS, UpdateMode
-from skillopt.engine.rank import rank_and_select, select_indices
+from skillopt.engine.train.items import describe_item
+from skillopt.engine.train.rank import rank_and_select, select_indices
 from skillopt.errors import LLMError
 from tests.scripted import make_asker
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.rewrite import keep_protected, pick_candidate, rewrite_from_suggestions
-from skillopt.engine.update import (
+from skillopt.engine.train.rewrite import keep_protected, pick_candidate, rewrite_from_suggestions
+from skillopt.engine.train.update import (
     APPENDIX_END,
     APPENDIX_START,
     SLOW_UPDATE_END,

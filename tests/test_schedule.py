@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.schedule import EditBudgetSchedule, make_schedule
+from skillopt.engine.train.schedule import EditBudgetSchedule, make_schedule
 from skillopt.errors import ConfigError
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from skillopt.engine.items import describe_item, short_item_summary
 from skillopt.engine.modes import UpdateMode
-from skillopt.engine.stepbuffer import (
+from skillopt.engine.train.items import describe_item, short_item_summary
+from skillopt.engine.train.stepbuffer import (
     FailurePattern,
     StepEntry,
     build_entry,
@@ -225,7 +225,7 @@ def test_reject_without_items_says_so():
     assert "    (none recorded)" in render_step_buffer([entry], UpdateMode.PATCH)
 
 
-# --- item renderings (skillopt.engine.items) ----------------------------------------------------
+# --- item renderings (skillopt.engine.train.items) ----------------------------------------------------
 
 
 def test_describe_patch_items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skillopt.engine.schedule import make_schedule
+from skillopt.engine.train.schedule import make_schedule
 from skillopt.testing.openai_server import ChatServer, simulation_responder, template_of
 from tests.cli_helpers import all_runs, run_reflect
 

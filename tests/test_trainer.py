@@ -16,23 +16,23 @@ from typing import Any
 
 import pytest
 
-from skillopt.engine.aggregate import MergeSettings
 from skillopt.engine.ask import Asker
-from skillopt.engine.epoch import propose_meta_skill, propose_slow_update
-from skillopt.engine.gate import GateMetric, Score, mean_score
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import ReflectSettings, RequestSettings
-from skillopt.engine.trainer import (
+from skillopt.engine.train import (
     GateSettings,
     NullTrainObserver,
+    StepRunner,
     StopRequested,
     Trainer,
     TrainSettings,
+    TrainState,
     plan_epoch,
 )
-from skillopt.engine.trainstate import TrainState
-from skillopt.engine.trainstep import StepRunner
-from skillopt.engine.update import SLOW_UPDATE_END, SLOW_UPDATE_START, skill_hash
+from skillopt.engine.train.aggregate import MergeSettings
+from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
+from skillopt.engine.train.gate import GateMetric, Score, mean_score
+from skillopt.engine.train.update import SLOW_UPDATE_END, SLOW_UPDATE_START, skill_hash
 from skillopt.envs.base import TargetModel
 from skillopt.envs.qa import QAEnvironment
 from skillopt.errors import ConfigError, LLMError

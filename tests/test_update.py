@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from skillopt.engine.update import (
+from skillopt.engine.train.update import (
     APPENDIX_END,
     APPENDIX_START,
     SLOW_UPDATE_END,

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from skillopt.engine.minibatch import Minibatch
 from skillopt.engine.outcome import MinibatchResult, NullObserver, ReflectOutcome
-from skillopt.engine.trainer import NullTrainObserver
+from skillopt.engine.train import NullTrainObserver
 
 log = logging.getLogger("skillopt.reflect")
 

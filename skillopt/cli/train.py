@@ -30,17 +30,17 @@ from skillopt.cli import config as cfgmap
 from skillopt.cli.backends import build_client
 from skillopt.cli.progress import TrainProgress
 from skillopt.cli.reflect import JobError
-from skillopt.engine.aggregate import MergeSettings
 from skillopt.engine.ask import Asker
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.trainer import (
+from skillopt.engine.train import (
     GateSettings,
+    StepRunner,
     Trainer,
     TrainObserver,
     TrainObservers,
     TrainSettings,
 )
-from skillopt.engine.trainstep import StepRunner
+from skillopt.engine.train.aggregate import MergeSettings
 from skillopt.envs.base import Environment, TargetModel
 from skillopt.errors import ConfigError, SkillOptError
 from skillopt.resources import conf_dir, prompts_dir

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from skillopt.engine.trainer import NullTrainObserver
+from skillopt.engine.train import NullTrainObserver
 from skillopt.tracking.run import RunTracker
 
 ACCEPTED = ("accept", "accept_new_best", "force_accept")

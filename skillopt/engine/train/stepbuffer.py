@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.engine.items import quote, short_item_summary
 from skillopt.engine.modes import UpdateMode, mode_spec, normalize_update_mode
+from skillopt.engine.train.items import quote, short_item_summary
 
 MAX_TASK_IDS = 5
 UNKNOWN_PATTERN = "unknown"

@@ -20,20 +20,22 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from skillopt.atomic import write_json, write_text
-from skillopt.engine.epoch import propose_meta_skill, propose_slow_update
 from skillopt.engine.formatting import format_conversation
-from skillopt.engine.gate import GateMetric, GateState, Score, decide, mean_score
-from skillopt.engine.items import short_item_summary
-from skillopt.engine.longitudinal import build_pairs, filter_pairs, format_comparison
 from skillopt.engine.rollout import load_rollout
-from skillopt.engine.schedule import make_schedule
-from skillopt.engine.stepbuffer import build_entry, render_step_buffer
-from skillopt.engine.trainstate import TrainState
-from skillopt.engine.trainstep import StepInputs, StepRunner
-from skillopt.engine.update import skill_hash, slow_update_guidance, with_slow_update_block
+from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
+from skillopt.engine.train.gate import GateState, Score, decide, mean_score
+from skillopt.engine.train.items import short_item_summary
+from skillopt.engine.train.longitudinal import build_pairs, filter_pairs, format_comparison
+from skillopt.engine.train.observer import NullTrainObserver, TrainObserver
+from skillopt.engine.train.schedule import make_schedule
+from skillopt.engine.train.settings import GateSettings, TrainSettings
+from skillopt.engine.train.state import TrainState
+from skillopt.engine.train.step import StepInputs, StepRunner
+from skillopt.engine.train.stepbuffer import build_entry, render_step_buffer
+from skillopt.engine.train.update import skill_hash, slow_update_guidance, with_slow_update_block
 from skillopt.envs.base import Splits, Task
 from skillopt.errors import ConfigError, SkillOptError
 
@@ -44,123 +46,6 @@ STATE_FILE = "state.json"
 
 class StopRequested(SkillOptError):
     """Raised after a completed step when `stop_after_step` asks for it (tests resume with it)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings:
-    """Loop hyperparameters (`train.*` in config).
-
-    epochs: passes over the train split (2). batch_size: train tasks per step (8); steps per
-    epoch = ceil(train size / batch_size). seed: batch order and slow-update samples (42).
-    edit_budget / min_edit_budget / schedule: the per-step budget, constant | linear | cosine
-    from edit_budget down to min_edit_budget. merge_batch_size: patches per merge call (>= 2).
-    use_slow_update / slow_update_samples / slow_update_gate / pair_policy: the epoch-level
-    guidance block, the train tasks compared across epochs, whether the block must pass the gate
-    (else it is force-accepted and re-scored), and which pairs it sees (mixed|changed|unchanged).
-    use_meta_skill: keep optimizer-side memory across epochs. eval_test: score initial, best and
-    final skill on the test split at the end.
-    """
-
-    epochs: int = 2
-    batch_size: int = 8
-    seed: int = 42
-    edit_budget: int = 4
-    min_edit_budget: int = 2
-    schedule: str = "cosine"
-    merge_batch_size: int = 8
-    use_slow_update: bool = True
-    slow_update_samples: int = 20
-    slow_update_gate: bool = False
-    pair_policy: str = "mixed"
-    use_meta_skill: bool = True
-    eval_test: bool = True
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
-        if self.slow_update_samples < 1:
-            raise ConfigError(
-                f"train.slow_update_samples must be >= 1, got {self.slow_update_samples}"
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateSettings:
-    """The gate (`gate.*`): metric hard | soft | mixed, mixed_weight for soft in mixed, enabled
-    (false = every candidate is force-accepted, still scored), selection_size / test_size:
-    first N tasks of those splits (0 = all)."""
-
-    metric: str = "hard"
-    mixed_weight: float = 0.5
-    enabled: bool = True
-    selection_size: int = 0
-    test_size: int = 0
-
-    @property
-    def gate_metric(self) -> GateMetric:
-        return GateMetric(metric=self.metric, mixed_weight=self.mixed_weight)
-
-
-class TrainObserver(Protocol):
-    """Told what the loop did, in order; tracking and the progress bar listen."""
-
-    def on_start(self, plan: dict[str, Any]) -> None: ...
-
-    def on_baseline(self, record: dict[str, Any]) -> None: ...
-
-    def on_step(self, record: dict[str, Any]) -> None: ...
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
-
-    def on_finish(self, summary: dict[str, Any]) -> None: ...
-
-
-class NullTrainObserver:
-    """Does nothing; subclass it to handle only some events."""
-
-    def on_start(self, plan: dict[str, Any]) -> None:
-        return None
-
-    def on_baseline(self, record: dict[str, Any]) -> None:
-        return None
-
-    def on_step(self, record: dict[str, Any]) -> None:
-        return None
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
-        return None
-
-    def on_finish(self, summary: dict[str, Any]) -> None:
-        return None
-
-
-class TrainObservers(NullTrainObserver):
-    """Several observers as one, called in order."""
-
-    def __init__(self, *observers: TrainObserver) -> None:
-        self.observers = observers
-
-    def on_start(self, plan: dict[str, Any]) -> None:
-        for o in self.observers:
-            o.on_start(plan)
-
-    def on_baseline(self, record: dict[str, Any]) -> None:
-        for o in self.observers:
-            o.on_baseline(record)
-
-    def on_step(self, record: dict[str, Any]) -> None:
-        for o in self.observers:
-            o.on_step(record)
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
-        for o in self.observers:
-            o.on_epoch_end(record)
-
-    def on_finish(self, summary: dict[str, Any]) -> None:
-        for o in self.observers:
-            o.on_finish(summary)
 
 
 def plan_epoch(

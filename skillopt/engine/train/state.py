@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from skillopt.atomic import write_json
-from skillopt.engine.gate import Score, ScoreCache
-from skillopt.engine.stepbuffer import StepEntry
+from skillopt.engine.train.gate import Score, ScoreCache
+from skillopt.engine.train.stepbuffer import StepEntry
 from skillopt.errors import ConfigError
 
 STATE_VERSION = 1

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from skillopt.atomic import write_json, write_text
-from skillopt.engine.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
 from skillopt.engine.ask import Asker
-from skillopt.engine.gate import Score, mean_score
 from skillopt.engine.modes import ModeSpec, UpdateMode, mode_spec
 from skillopt.engine.output import OutputWriter, summarize
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.rank import RankOutcome, rank_and_select
 from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
-from skillopt.engine.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
 from skillopt.engine.rollout import load_rollout
-from skillopt.engine.update import ApplyResult, apply_edits, normalize_skill
+from skillopt.engine.train.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
+from skillopt.engine.train.gate import Score, mean_score
+from skillopt.engine.train.rank import RankOutcome, rank_and_select
+from skillopt.engine.train.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
+from skillopt.engine.train.update import ApplyResult, apply_edits, normalize_skill
 from skillopt.envs.base import Environment, TargetModel, Task
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Price

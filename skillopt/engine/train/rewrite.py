@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillopt.engine.ask import Asker, require_text
-from skillopt.engine.update import MARKER_PAIRS, normalize_skill, protected_regions
+from skillopt.engine.train.update import MARKER_PAIRS, normalize_skill, protected_regions
 from skillopt.errors import ReplyError
 
 STAGE = "rewrite"
