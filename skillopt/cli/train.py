@@ -49,6 +49,19 @@ from skillopt.tracking.run import active_tracker
 log = logging.getLogger("skillopt.train")
 
 _ENV_ONLY = ("skill_path",)  # env.* keys the loop reads itself; the rest go to the environment
+# Keys that may change between a run and its resumption: they change how fast calls are made,
+# not what is computed (and secrets never belong in the state file).
+_NOT_FINGERPRINTED = (
+    "workers",
+    "timeout_s",
+    "max_retries",
+    "max_calls",
+    "max_cost_usd",
+    "api_key",
+    "token",
+    "secret",
+    "password",
+)
 
 
 def build_environment(env_cfg: dict[str, Any]) -> Environment:
@@ -74,8 +87,8 @@ def build_environment(env_cfg: dict[str, Any]) -> Environment:
 
 
 def fingerprint(cfg: DictConfig) -> dict[str, Any]:
-    """What must not change between a run and its resumption: everything but tracking, hooks and
-    Hydra itself, flattened to dotted keys."""
+    """What must not change between a run and its resumption, flattened to dotted keys:
+    everything but tracking, hooks, Hydra itself and the `_NOT_FINGERPRINTED` keys."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     for key in ("tracking", "fault", "hydra", "experiment"):
@@ -90,8 +103,8 @@ def fingerprint(cfg: DictConfig) -> dict[str, Any]:
             flat[prefix.rstrip(".")] = node
 
     walk("", plain)
-    for secret in [k for k in flat if k.endswith(("api_key", "token", "secret", "password"))]:
-        flat.pop(secret)
+    for key in [k for k in flat if k.endswith(_NOT_FINGERPRINTED)]:
+        flat.pop(key)
     return flat
 
 

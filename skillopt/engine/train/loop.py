@@ -274,17 +274,33 @@ class Trainer:
         if proposal.merge is not None:
             record["n_items_merged"] = len(proposal.merge.items)
             record["merge_fallbacks"] = proposal.merge.fallbacks
+            for merge in proposal.merge.records:
+                if merge.status == "fallback":
+                    log.warning(
+                        "step %d: %s merge (level %d) fell back to concatenation: %s",
+                        step,
+                        merge.group,
+                        merge.level,
+                        merge.error,
+                    )
         if proposal.rank is not None:
             record["n_items_selected"] = len(proposal.rank.items)
             record["rank_status"] = proposal.rank.status
             if proposal.rank.error:
                 record["rank_error"] = proposal.rank.error
+                log.warning(
+                    "step %d: ranking fell back to the first %d items: %s",
+                    step,
+                    proposal.rank.budget,
+                    proposal.rank.error,
+                )
         if proposal.applied is not None:
             record["edit_apply_summary"] = proposal.applied.summary()
         if proposal.rewrite is not None:
             record["rewrite_change_summary"] = proposal.rewrite.change_summary
             if proposal.rewrite.error:
                 record["rewrite_error"] = proposal.rewrite.error
+                log.warning("step %d: no rewritten skill: %s", step, proposal.rewrite.error)
 
         started = time.perf_counter()
         if proposal.skip is not None:
@@ -424,6 +440,7 @@ class Trainer:
             result["meta_skill"] = "write_meta_skill" if meta.content else "failed"
             if meta.error:
                 result["meta_skill_error"] = meta.error
+                log.warning("epoch %d: the meta skill was not updated: %s", epoch, meta.error)
 
         if self.settings.use_slow_update:
             proposal = propose_slow_update(
@@ -440,6 +457,7 @@ class Trainer:
             if proposal.content is None:
                 result["action"] = "no_content"
                 result["error"] = proposal.error
+                log.warning("epoch %d: no slow update: %s", epoch, proposal.error)
                 return result
             candidate = with_slow_update_block(curr_skill, proposal.content)
             write_text(folder / "candidate_skill.md", candidate)
