@@ -311,3 +311,24 @@ def test_resume_refuses_another_initial_skill_or_other_settings(tmp_path):
     resumed = train(tmp_path, f"env.skill_path={skill}")
     assert resumed.returncode == 0, resumed.output
     assert "resuming after step 1" in resumed.output
+
+
+def test_help_explains_the_job_and_lists_the_groups(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "skillopt.cli.train", "--help"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("skillopt-train: train a skill document")
+    assert "env: arithmetic, qa, qa_sim" in proc.stdout
+    assert "target: offline, openai, replay" in proc.stdout
+    assert "experiment=optuna_budget" in proc.stdout
