@@ -332,3 +332,36 @@ def test_help_explains_the_job_and_lists_the_groups(tmp_path):
     assert "env: arithmetic, qa, qa_sim" in proc.stdout
     assert "target: offline, openai, replay" in proc.stdout
     assert "experiment=optuna_budget" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_dead_target_endpoint_fails_the_job_with_its_error(tmp_path):
+    from skillopt.testing.openai_server import Reply
+
+    simulate = simulation_responder()
+
+    def target_down(body, index):
+        if template_of(body) is None:  # a target request
+            return Reply(status=503, error_body={"error": {"message": "target overloaded"}})
+        return simulate(body, index)
+
+    with ChatServer(target_down) as server:
+        run = train(
+            tmp_path,
+            "tracking=local",
+            "tracking.trace_llm_calls=false",
+            "target=openai",
+            f"target.base_url={server.base_url}",
+            "target.api_key_env=SKILLOPT_TEST_KEY",
+            "target.max_retries=0",
+            env={"SKILLOPT_TEST_KEY": "sk-test-not-a-secret"},
+        )
+    assert run.returncode == 1
+    assert "all 18 target calls" in run.output and "503" in run.output
+    assert "Traceback" not in run.output
+    (mlrun,) = all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "skillopt-train")
+    assert mlrun.info.status == "FAILED"
+    assert "all 18 target calls" in mlrun.data.tags["skillopt.error"]
+    # every task was tried once and written with its error, for the next attempt to retry
+    rows = (run.out_dir / "selection_eval_baseline" / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 18 and all('"agent_ok": false' in r for r in rows)
