@@ -304,3 +304,52 @@ def test_offline_target_reply_and_usage() -> None:
 def test_offline_target_without_record_answers_unknown() -> None:
     response = OfflineTarget().complete(request("", "## Question\nWhen?"))
     assert response.text.endswith("<answer>unknown</answer>")
+
+
+@pytest.mark.parametrize("mode", ["patch", "rewrite_from_suggestions", "full_rewrite_minibatch"])
+def test_offline_optimizer_reads_the_whole_skill_and_proposes_the_missing_rule(mode):
+    """The stand-in proposes the rule that explains a failure, unless the skill (all of it,
+    sections included) already states it; a full rewrite keeps every section."""
+    import json as _json
+
+    from skillopt.engine.modes import mode_spec
+    from skillopt.engine.prompts import build_user_message
+    from skillopt.llm.offline import OfflineBackend
+    from skillopt.llm.types import ChatRequest
+    from skillopt.sim.rules import RULES_BY_NAME
+
+    dates = RULES_BY_NAME["iso_dates"]
+    skill = f"# QA\n\n## Reading\n- Read the record.\n\n## Answering\n{dates.text}\n"
+    block = (
+        "### Trajectory 1 (id=t1)\nTask: When?\nTask type: date\n"
+        "Failure reason: EM=0: predicted 'July 20, 1969' but expected ['1969-07-20']\n"
+        "Failure reason: EM=0: predicted 'Curie, Marie' but expected ['Marie Curie']\nSteps: 1\n"
+    )
+
+    def ask(text: str) -> dict:
+        user = build_user_message(
+            skill=text,
+            spec=mode_spec(mode),
+            kind="failure",
+            edit_budget=4,
+            trajectories_block=block,
+            trajectory_count=1,
+        )
+        request = ChatRequest(
+            model="m",
+            messages=({"role": "user", "content": user},),
+            max_tokens=100,
+            reply_format=f"failure:{mode}",
+        )
+        return _json.loads(OfflineBackend().complete(request).text)["patch"]
+
+    names = RULES_BY_NAME["first_name_first"]
+    patch = ask(skill)
+    if mode == "full_rewrite_minibatch":
+        (candidate,) = patch["skill_candidates"]
+        assert candidate["new_skill"].startswith(skill.rstrip())  # every section kept
+        proposed = _json.dumps(candidate["change_summary"])
+    else:
+        proposed = _json.dumps(patch)
+    assert names.marker in proposed  # the rule the skill lacks
+    assert dates.marker not in proposed  # stated in the skill's last section already

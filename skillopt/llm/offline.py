@@ -23,7 +23,13 @@ _REASON = re.compile(r"^Failure reason: (.+)$", re.MULTILINE)
 _TASK_TYPE = re.compile(r"^Task type: (.+)$", re.MULTILINE)
 _IDS = re.compile(r"^### Trajectory \d+ \(id=(.+)\)$", re.MULTILINE)
 _BUDGET = re.compile(r"at most (\d+)")
-_SKILL = re.compile(r"^## Current Skill\n(.*?)(?=^## )", re.MULTILINE | re.DOTALL)
+# The skill runs from its heading to the section the message builder puts after it (a skill has
+# `## ` headings of its own, so "the next heading" is not the end).
+_SKILL = re.compile(
+    r"^## Current Skill\n(.*?)\n\n(?=## (?:Update Format|[\w ]+ Budget|Selected Revise Suggestions"
+    r"|Patches to merge|Groups to combine|[\w ]+ Pool)\b)",
+    re.MULTILINE | re.DOTALL,
+)
 _POOL_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _POOL_BUDGET = re.compile(r"budget (\d+)\)")
 _SUPPORT = re.compile(r"support[=:]\s*(\d+)")
@@ -69,7 +75,7 @@ class OfflineBackend:
         skill_match = _SKILL.search(user)
         skill = skill_match.group(1).strip() if skill_match else ""
 
-        if kind == "failure" and mode != "full_rewrite_minibatch":
+        if kind == "failure":
             simulated = _simulated_rules(user, skill, mode)
             if simulated is not None:
                 return simulated
@@ -169,6 +175,15 @@ def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
         )
     if mode == "patch":
         key, items = "edits", [{"op": "append", "content": text} for text, _n in texts]
+    elif mode == "full_rewrite_minibatch":
+        rules = "\n".join(text for text, _n in texts)
+        key, items = "skill_candidates", [
+            {
+                "title": f"Add {len(texts)} answer-format rules",
+                "change_summary": [f"added: {text}" for text, _n in texts],
+                "new_skill": f"{skill}\n\n{rules}\n" if texts else f"{skill}\n",
+            }
+        ]
     else:
         key = "revise_suggestions"
         items = [
@@ -255,7 +270,7 @@ def _ranking(_reply_format: str, user: str) -> dict:
 
 
 def _rewrite(_reply_format: str, user: str) -> dict:
-    match = _SKILL.search(user + "\n## ")
+    match = _SKILL.search(user)
     skill = match.group(1).rstrip() if match else ""
     suggestions = _json_after(user, "## Selected Revise Suggestions") or []
     lines = []
