@@ -177,7 +177,8 @@ def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
         key, items = "edits", [{"op": "append", "content": text} for text, _n in texts]
     elif mode == "full_rewrite_minibatch":
         rules = "\n".join(text for text, _n in texts)
-        key, items = "skill_candidates", [
+        key = "skill_candidates"
+        items = [
             {
                 "title": f"Add {len(texts)} answer-format rules",
                 "change_summary": [f"added: {text}" for text, _n in texts],
