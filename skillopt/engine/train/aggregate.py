@@ -149,38 +149,29 @@ class _Merger:
             label=name,
             parse=_parse_merge(self.spec),
         )
-        inputs = [p.name for p in patches]
-        items_in = sum(len(p.items) for p in patches)
         if answer.ok:
-            _reasoning, items, dropped = answer.value
+            _reasoning, merged, dropped = answer.value
             items = [
                 {**it, "merge_level": level, "source_type": it.get("source_type") or kind}
-                for it in items
+                for it in merged
             ]
-            record = MergeRecord(
-                group=group,
-                level=level,
-                inputs=inputs,
-                items_in=items_in,
-                items_out=len(items),
-                status="merged",
-                dropped=dropped,
-            )
         else:
+            dropped = 0
             items = [
                 {**it, "merge_level": it.get("merge_level", level)}
                 for p in patches
                 for it in p.items
             ]
-            record = MergeRecord(
-                group=group,
-                level=level,
-                inputs=inputs,
-                items_in=items_in,
-                items_out=len(items),
-                status="fallback",
-                error=answer.error,
-            )
+        record = MergeRecord(
+            group=group,
+            level=level,
+            inputs=[p.name for p in patches],
+            items_in=sum(len(p.items) for p in patches),
+            items_out=len(items),
+            status="merged" if answer.ok else "fallback",
+            dropped=dropped,
+            error=answer.error,
+        )
         return Patch(name=name, source_type=kind, items=items), record
 
     def merge_kind(

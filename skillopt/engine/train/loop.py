@@ -26,7 +26,7 @@ from skillopt.atomic import write_json, write_text
 from skillopt.engine.formatting import format_conversation
 from skillopt.engine.rollout import load_rollout
 from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
-from skillopt.engine.train.gate import GateState, Score, decide, mean_score
+from skillopt.engine.train.gate import GateDecision, GateState, Score, decide, mean_score
 from skillopt.engine.train.items import short_item_summary
 from skillopt.engine.train.longitudinal import build_pairs, filter_pairs, format_comparison
 from skillopt.engine.train.observer import NullTrainObserver, TrainObserver
@@ -322,15 +322,7 @@ class Trainer:
                     "action": decision.action,
                 }
             )
-            if decision.action != "reject":
-                state.current_skill = candidate
-                state.current_origin = f"step_{step:04d}"
-            if decision.new_best:
-                state.best_skill = candidate
-                state.best_origin = f"step_{step:04d}"
-            state.current_score = decision.state.current_score
-            state.best_score = decision.state.best_score
-            state.best_step = decision.state.best_step
+            _adopt(state, decision, candidate, origin=f"step_{step:04d}")
             state.step_buffer.append(
                 build_entry(
                     step=step,
@@ -466,15 +458,7 @@ class Trainer:
             step = state.last_completed_step
             use_gate = self.gate.enabled and self.settings.slow_update_gate
             decision = decide(value, self._gate_state(state), step=step, use_gate=use_gate)
-            if decision.action != "reject":
-                state.current_skill = candidate
-                state.current_origin = f"slow_update_epoch_{epoch:02d}"
-            if decision.new_best:
-                state.best_skill = candidate
-                state.best_origin = f"slow_update_epoch_{epoch:02d}"
-            state.current_score = decision.state.current_score
-            state.best_score = decision.state.best_score
-            state.best_step = decision.state.best_step
+            _adopt(state, decision, candidate, origin=f"slow_update_epoch_{epoch:02d}")
             result.update(
                 {
                     "action": decision.action,
@@ -560,6 +544,18 @@ class Trainer:
             },
             "wall_s": round(wall_s, 4),
         }
+
+
+def _adopt(state: TrainState, decision: GateDecision, candidate: str, *, origin: str) -> None:
+    """Carry a gate decision into the state: the candidate becomes current unless rejected, and
+    best when it is a new best; the scores follow the decision."""
+    if decision.action != "reject":
+        state.current_skill, state.current_origin = candidate, origin
+    if decision.new_best:
+        state.best_skill, state.best_origin = candidate, origin
+    state.current_score = decision.state.current_score
+    state.best_score = decision.state.best_score
+    state.best_step = decision.state.best_step
 
 
 def _score_dict(score: Score | None) -> dict[str, Any] | None:
