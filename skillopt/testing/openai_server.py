@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from skillopt.llm.types import ChatRequest
+    from skillopt.llm.types import ChatRequest, ChatResponse
 
 HOST = "127.0.0.1"
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -246,6 +247,16 @@ def chat_request(body: dict[str, Any], reply_format: str) -> ChatRequest:
     )
 
 
+def _reply_with(response: ChatResponse, latency_s: float) -> Reply:
+    """An in-process backend's response served over HTTP after `latency_s`, with its usage."""
+    return Reply(
+        content=response.text,
+        delay_s=latency_s,
+        prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens,
+    )
+
+
 def offline_responder(latency_s: float = 0.0) -> Responder:
     """Answer with `skillopt.llm.offline.OfflineBackend`, the deterministic stand-in optimizer.
 
@@ -260,12 +271,7 @@ def offline_responder(latency_s: float = 0.0) -> Responder:
         current = current_request()
         headers = current.headers if current is not None else {}
         response = backend.complete(chat_request(body, reply_format_of(body, headers)))
-        return Reply(
-            content=response.text,
-            delay_s=latency_s,
-            prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens,
-        )
+        return _reply_with(response, latency_s)
 
     return respond
 
@@ -297,10 +303,19 @@ def template_reply_format(name: str) -> str:
     raise ValueError(f"no reply format for template {name!r}")
 
 
-def template_of(body: dict[str, Any]) -> str | None:
-    """The built-in optimizer template whose text is the request's system message, if any."""
+@functools.cache
+def _templates_by_text() -> dict[str, str]:
+    """Built-in template text -> template name, read once per process."""
     from skillopt.resources import prompts_dir
 
+    return {
+        path.read_text(encoding="utf-8"): path.stem
+        for path in sorted(Path(prompts_dir()).glob("*.md"))
+    }
+
+
+def template_of(body: dict[str, Any]) -> str | None:
+    """The built-in optimizer template whose text is the request's system message, if any."""
     system = next(
         (
             str(m.get("content", ""))
@@ -309,12 +324,7 @@ def template_of(body: dict[str, Any]) -> str | None:
         ),
         None,
     )
-    if system is None:
-        return None
-    for path in sorted(Path(prompts_dir()).glob("*.md")):
-        if path.read_text(encoding="utf-8") == system:
-            return path.stem
-    return None
+    return None if system is None else _templates_by_text().get(system)
 
 
 def simulation_responder(latency_s: float = 0.0) -> Responder:
@@ -334,12 +344,7 @@ def simulation_responder(latency_s: float = 0.0) -> Responder:
         reply_format = "answer" if template is None else template_reply_format(template)
         backend = target if template is None else optimizer
         response = backend.complete(chat_request(body, reply_format))
-        return Reply(
-            content=response.text,
-            delay_s=latency_s,
-            prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens,
-        )
+        return _reply_with(response, latency_s)
 
     return respond
 

@@ -72,9 +72,7 @@ class TrainLogger(NullTrainObserver):
         )
 
     def on_baseline(self, record: dict[str, Any]) -> None:
-        metrics = step_metrics(record)
-        metrics["gate.current"] = metrics["gate.best"] = record["gate_score"]
-        self._log(metrics, 0)
+        self._log(step_metrics(record), 0)
 
     def on_step(self, record: dict[str, Any]) -> None:
         self._log(step_metrics(record), record["step"])

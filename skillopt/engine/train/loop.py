@@ -237,7 +237,13 @@ class Trainer:
         state.baseline = score
         state.current_score = state.best_score = value
         self._save(state)
-        record = {"step": 0, "selection": _score_dict(score), "gate_score": value}
+        record = {
+            "step": 0,
+            "selection": _score_dict(score),
+            "gate_score": value,
+            "current_score": value,
+            "best_score": value,
+        }
         log.info("baseline: selection %s = %.4f", self.gate.metric, value)
         self.observer.on_baseline(record)
 
@@ -249,7 +255,6 @@ class Trainer:
         budget = self.schedule.budget(step)
         spec = self.runner.spec
         inputs = StepInputs(
-            step=step,
             tasks=batch,
             batch_seed=self.settings.seed + 1000 * epoch + index + 1,
             edit_budget=budget,

@@ -33,7 +33,6 @@ from skillopt.llm.ledger import Price
 class StepInputs:
     """What one step needs besides the skill: the train batch and the step's knobs."""
 
-    step: int
     tasks: tuple[Task, ...]
     batch_seed: int
     edit_budget: int
