@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from skillopt.base.resources import conf_dir  # noqa: E402
 from skillopt.cli.reflect import reflect_job  # noqa: E402
-from skillopt.resources import conf_dir  # noqa: E402
 from skillopt.testing.openai_server import spawn  # noqa: E402
 
 KEY_ENV = "SKILLOPT_BENCH_KEY"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from skillopt.resources import resource_path
+from skillopt.base.resources import resource_path
 
 REPO = Path(__file__).resolve().parent.parent
 

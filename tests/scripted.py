@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from skillopt.base.resources import prompts_dir
 from skillopt.engine.ask import Asker
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger
 from skillopt.llm.types import ChatRequest, ChatResponse
-from skillopt.resources import prompts_dir
 
 Reply = str | dict[str, Any] | Exception
 Script = list[Reply] | Callable[[ChatRequest], Reply]

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from skillopt.engine.modes import SPECS, UpdateMode
+from skillopt.base.errors import ConfigError, LLMError
+from skillopt.base.modes import SPECS, UpdateMode
 from skillopt.engine.train.aggregate import MergeSettings, Patch, merge_patches
-from skillopt.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest
 from tests.scripted import make_asker
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from skillopt.base.errors import ConfigError, LLMError, ReplyError
 from skillopt.engine.ask import Asker, followup_request, require_text
-from skillopt.errors import ConfigError, LLMError, ReplyError
 from skillopt.llm.types import ChatRequest
 from tests.scripted import make_asker
 

@@ -197,7 +197,7 @@ def test_prompt_override_dir_and_context_files(tmp_path):
         (["+reflect.minibatch=3"], "unknown key(s) under reflect: minibatch"),
         (
             ["model.backend=claude"],
-            "unknown model.backend 'claude'; valid backends: offline, openai",
+            "unknown backend 'claude'; registered backends: offline, openai",
         ),
         (
             ["model=openai", f"model.api_key_env={KEY_ENV}_UNSET"],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from skillopt.base.rollout import Trajectory, TrajectoryRecord
 from skillopt.engine.formatting import (
     TRUNCATION_MARKER,
     ClipLimits,
@@ -9,7 +10,6 @@ from skillopt.engine.formatting import (
     format_trajectory,
     truncate_middle,
 )
-from skillopt.engine.rollout import Trajectory, TrajectoryRecord
 
 
 def test_every_conversation_shape():

@@ -5,16 +5,9 @@ import math
 
 import pytest
 
-from skillopt.engine.train.gate import (
-    GateDecision,
-    GateMetric,
-    GateState,
-    Score,
-    ScoreCache,
-    decide,
-    mean_score,
-)
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
+from skillopt.base.scores import Score, mean_score
+from skillopt.engine.train.gate import GateDecision, GateMetric, GateState, ScoreCache, decide
 
 ROWS = [
     {"id": "a", "hard": 1, "soft": 1.0},

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from skillopt.base.errors import ReplyError
 from skillopt.engine.jsonx import extract_json
-from skillopt.errors import ReplyError
 
 
 @pytest.mark.parametrize(

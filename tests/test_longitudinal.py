@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from skillopt.base.errors import ConfigError
 from skillopt.engine.train.longitudinal import (
     Pair,
     build_pairs,
@@ -9,7 +10,6 @@ from skillopt.engine.train.longitudinal import (
     format_comparison,
     normalize_pair_policy,
 )
-from skillopt.errors import ConfigError
 
 PREV = [
     {

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
+from skillopt.base.errors import ConfigError
+from skillopt.base.rollout import TrajectoryRecord
 from skillopt.engine.minibatch import plan_minibatches
-from skillopt.engine.rollout import TrajectoryRecord
-from skillopt.errors import ConfigError
 
 
 def records(n_fail: int, n_succ: int) -> list[TrajectoryRecord]:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.modes import (
+from skillopt.base.errors import ConfigError, ReplyError
+from skillopt.base.modes import (
     SPECS,
     UpdateMode,
     apply_budget,
@@ -10,7 +11,6 @@ from skillopt.engine.modes import (
     normalize_update_mode,
     reply_model,
 )
-from skillopt.errors import ConfigError, ReplyError
 
 PATCH = SPECS[UpdateMode.PATCH]
 REWRITE = SPECS[UpdateMode.REWRITE_FROM_SUGGESTIONS]

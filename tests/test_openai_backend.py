@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from skillopt.base.errors import BudgetExhausted, ConfigError, LLMError
 from skillopt.engine.jsonx import extract_json
-from skillopt.errors import BudgetExhausted, ConfigError, LLMError
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger, Price

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from skillopt.base.modes import SPECS, ModeSpec, SkillCandidate, UpdateMode
+from skillopt.base.resources import prompts_dir
 from skillopt.engine.jsonx import extract_json
-from skillopt.engine.modes import SPECS, ModeSpec, SkillCandidate, UpdateMode
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.resources import prompts_dir
 
 MERGE_STAGES = ("merge_failure", "merge_success", "merge_final")
 MERGE_TEMPLATES: dict[str, ModeSpec] = {

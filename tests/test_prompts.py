@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.modes import SPECS, UpdateMode
+from skillopt.base.errors import ConfigError
+from skillopt.base.modes import SPECS, UpdateMode
+from skillopt.base.resources import prompts_dir
 from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
-from skillopt.errors import ConfigError
-from skillopt.resources import prompts_dir
 
 ALL_TEMPLATES = [
     template_name(spec, kind) for spec in SPECS.values() for kind in ("failure", "success")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from skillopt.base.errors import BudgetExhausted, ConfigError, LLMError, RolloutError
+from skillopt.base.rollout import load_rollout
 from skillopt.engine.formatting import format_trajectory
-from skillopt.engine.rollout import load_rollout
 from skillopt.envs import (
     Environment,
     QAEnvironment,
@@ -24,7 +25,6 @@ from skillopt.envs import (
     split_by_ratio,
     split_counts,
 )
-from skillopt.errors import BudgetExhausted, ConfigError, LLMError, RolloutError
 from skillopt.examples.custom_env import ArithmeticEnvironment, number_in
 from skillopt.llm import ChatRequest, ChatResponse, Ledger, LLMClient
 from skillopt.sim import OfflineTarget

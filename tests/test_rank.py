@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.modes import SPECS, UpdateMode
+from skillopt.base.errors import LLMError
+from skillopt.base.modes import SPECS, UpdateMode
 from skillopt.engine.train.items import describe_item
 from skillopt.engine.train.rank import rank_and_select, select_indices
-from skillopt.errors import LLMError
 from tests.scripted import make_asker
 
 PATCH = SPECS[UpdateMode.PATCH]

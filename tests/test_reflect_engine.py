@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from skillopt.base.errors import ConfigError
+from skillopt.base.resources import prompts_dir
+from skillopt.base.rollout import load_rollout
 from skillopt.engine.output import summarize, write_outputs
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
-from skillopt.engine.rollout import load_rollout
-from skillopt.errors import ConfigError
-from skillopt.llm import CallCache, Ledger, LLMClient, OfflineBackend, Price
-from skillopt.resources import prompts_dir
+from skillopt.llm import CallCache, Ledger, LLMClient, Price
+from skillopt.sim.optimizer import OfflineOptimizer
 from tests.conftest import scored_rows
 
 SKILL = "# QA skill\n\n## Answer format\n- Answer briefly.\n"
@@ -21,7 +22,7 @@ REQUESTS = RequestSettings(model="offline-stand-in")
 
 
 def reflect(rollout, *, client=None, **settings):
-    client = client or LLMClient(backend=OfflineBackend(), ledger=Ledger())
+    client = client or LLMClient(backend=OfflineOptimizer(), ledger=Ledger())
     return run_reflect(
         rollout=rollout,
         skill=SKILL,
@@ -93,7 +94,7 @@ def test_skipped_conversations_are_left_out_and_an_all_skipped_minibatch_makes_n
 
 def test_call_budget_fails_the_remaining_minibatches_with_reason_budget(make_rollout):
     rollout = load_rollout(make_rollout(scored_rows(6, 0)))
-    client = LLMClient(backend=OfflineBackend(), ledger=Ledger(max_calls=2))
+    client = LLMClient(backend=OfflineOptimizer(), ledger=Ledger(max_calls=2))
     outcome = reflect(rollout, client=client, minibatch_size=1, workers=1, seed=None)
     statuses = [(r.status, r.failure_reason) for r in outcome.results]
     assert statuses == [("ok", None)] * 2 + [("failed", "budget")] * 4
@@ -106,7 +107,7 @@ def test_cost_budget_stops_new_calls(make_rollout):
     ledger = Ledger(price=Price(input_per_mtok=1000.0), max_cost_usd=0.01)
     outcome = reflect(
         rollout,
-        client=LLMClient(backend=OfflineBackend(), ledger=ledger),
+        client=LLMClient(backend=OfflineOptimizer(), ledger=ledger),
         minibatch_size=1,
         workers=1,
     )
@@ -158,7 +159,7 @@ def test_cache_makes_a_rerun_free_and_a_new_plan_misses(make_rollout, tmp_path):
 
     def run(size):
         client = LLMClient(
-            backend=OfflineBackend(), ledger=Ledger(), cache=CallCache(tmp_path / "llm_calls")
+            backend=OfflineOptimizer(), ledger=Ledger(), cache=CallCache(tmp_path / "llm_calls")
         )
         return reflect(rollout, client=client, minibatch_size=size)
 

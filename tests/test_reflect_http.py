@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from skillopt.base.resources import prompts_dir
+from skillopt.base.rollout import load_rollout
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
-from skillopt.engine.rollout import load_rollout
 from skillopt.llm import Ledger, LLMClient
 from skillopt.llm.openai_backend import OpenAIBackend
-from skillopt.resources import prompts_dir
 from skillopt.testing.openai_server import ChatServer, Reply, scripted
 from tests.conftest import scored_rows
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from skillopt.engine.train.rewrite import keep_protected, pick_candidate, rewrite_from_suggestions
-from skillopt.engine.train.update import (
+from skillopt.base.errors import LLMError
+from skillopt.base.skill import (
     APPENDIX_END,
     APPENDIX_START,
     SLOW_UPDATE_END,
     SLOW_UPDATE_START,
+    keep_protected,
     protected_regions,
 )
-from skillopt.errors import LLMError
+from skillopt.engine.train.rewrite import pick_candidate, rewrite_from_suggestions
 from tests.scripted import make_asker
 
 SLOW = f"{SLOW_UPDATE_START}\n- Keep answers short.\n{SLOW_UPDATE_END}"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from skillopt.engine.rollout import load_rollout
-from skillopt.errors import RolloutError
+from skillopt.base.errors import RolloutError
+from skillopt.base.rollout import load_rollout
 from tests.conftest import scored_rows
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from skillopt.base.errors import ConfigError
 from skillopt.engine.train.schedule import EditBudgetSchedule, make_schedule
-from skillopt.errors import ConfigError
 
 
 def budgets(kind: str, hi: int, lo: int, total: int, steps=None) -> list[int]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from skillopt.base.resources import resource_path
 from skillopt.envs import DEFAULT_SYSTEM_TEMPLATE, QAEnvironment, TargetModel, Task
 from skillopt.envs.scoring import exact_match, extract_answer, normalize_answer
 from skillopt.llm import ChatRequest, Ledger, LLMClient
-from skillopt.resources import resource_path
 from skillopt.sim import (
     DATASET_RESOURCE,
     RULES,
@@ -312,10 +312,10 @@ def test_offline_optimizer_reads_the_whole_skill_and_proposes_the_missing_rule(m
     sections included) already states it; a full rewrite keeps every section."""
     import json as _json
 
-    from skillopt.engine.modes import mode_spec
+    from skillopt.base.modes import mode_spec
     from skillopt.engine.prompts import build_user_message
-    from skillopt.llm.offline import OfflineBackend
     from skillopt.llm.types import ChatRequest
+    from skillopt.sim.optimizer import OfflineOptimizer
     from skillopt.sim.rules import RULES_BY_NAME
 
     dates = RULES_BY_NAME["iso_dates"]
@@ -341,7 +341,7 @@ def test_offline_optimizer_reads_the_whole_skill_and_proposes_the_missing_rule(m
             max_tokens=100,
             reply_format=f"failure:{mode}",
         )
-        return _json.loads(OfflineBackend().complete(request).text)["patch"]
+        return _json.loads(OfflineOptimizer().complete(request).text)["patch"]
 
     names = RULES_BY_NAME["first_name_first"]
     patch = ask(skill)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from skillopt.engine.modes import UpdateMode
+from skillopt.base.modes import UpdateMode
 from skillopt.engine.train.items import describe_item, short_item_summary
 from skillopt.engine.train.stepbuffer import (
     FailurePattern,

@@ -291,7 +291,7 @@ def test_a_training_run_replays_from_its_recorded_calls(tracked):
 
 
 def test_resume_refuses_another_initial_skill_or_other_settings(tmp_path):
-    from skillopt.resources import resource_path
+    from skillopt.base.resources import resource_path
 
     skill = tmp_path / "skill.md"
     skill.write_text(Path(resource_path("examples/qa_sim/skill.md")).read_text())

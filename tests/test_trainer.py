@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
+from skillopt.base.errors import ConfigError, LLMError
+from skillopt.base.resources import prompts_dir, resource_path
+from skillopt.base.scores import Score, mean_score
+from skillopt.base.skill import SLOW_UPDATE_END, SLOW_UPDATE_START, skill_hash
 from skillopt.engine.ask import Asker
+from skillopt.engine.environment import TargetModel
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import ReflectSettings, RequestSettings
 from skillopt.engine.train import (
@@ -31,17 +36,13 @@ from skillopt.engine.train import (
 )
 from skillopt.engine.train.aggregate import MergeSettings
 from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
-from skillopt.engine.train.gate import GateMetric, Score, mean_score
-from skillopt.engine.train.update import SLOW_UPDATE_END, SLOW_UPDATE_START, skill_hash
-from skillopt.envs.base import TargetModel
+from skillopt.engine.train.gate import GateMetric
 from skillopt.envs.qa import QAEnvironment
-from skillopt.errors import ConfigError, LLMError
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger, Price
-from skillopt.llm.offline import OfflineBackend
 from skillopt.llm.types import ChatRequest, ChatResponse
-from skillopt.resources import prompts_dir, resource_path
+from skillopt.sim.optimizer import OfflineOptimizer
 from skillopt.sim.target import OfflineTarget
 from tests.scripted import make_asker
 
@@ -58,7 +59,7 @@ class Optimizer:
     name = "offline-scripted"
 
     def __init__(self, override: Override | None = None) -> None:
-        self.offline = OfflineBackend()
+        self.offline = OfflineOptimizer()
         self.override = override
         self.requests: list[ChatRequest] = []
         self._lock = threading.Lock()

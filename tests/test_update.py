@@ -4,12 +4,11 @@ import hashlib
 
 import pytest
 
-from skillopt.engine.train.update import (
+from skillopt.base.skill import (
     APPENDIX_END,
     APPENDIX_START,
     SLOW_UPDATE_END,
     SLOW_UPDATE_START,
-    apply_edits,
     normalize_skill,
     protected_regions,
     skill_hash,
@@ -17,6 +16,7 @@ from skillopt.engine.train.update import (
     with_empty_slow_update_block,
     with_slow_update_block,
 )
+from skillopt.engine.train.update import apply_edits
 
 SKILL = """\
 # Skill: Answering questions from passages

@@ -51,7 +51,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
         [
             python,
             "-c",
-            "import skillopt, skillopt.resources as r; print(skillopt.__file__); print(r.conf_dir())",
+            "import skillopt, skillopt.base.resources as r; print(skillopt.__file__); print(r.conf_dir())",
         ],
         cwd=work,
         capture_output=True,

@@ -9,18 +9,29 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from skillopt.base.errors import ConfigError
 from skillopt.cli.config import build_settings
-from skillopt.errors import ConfigError
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import CallListener, LLMClient
-from skillopt.llm.factory import make_backend
 from skillopt.llm.ledger import Ledger, Price
+from skillopt.llm.registry import make_backend, register_backend
 from skillopt.llm.replay import ReplayBackend
 from skillopt.llm.types import ChatBackend
 
 log = logging.getLogger("skillopt.llm")
 
 _SECTION = {"optimizer": "model", "target": "target"}  # where each role's settings live in config
+
+
+def _offline(_options: Any, role: str) -> ChatBackend:
+    """The deterministic stand-ins of the offline simulation: the simulated target for the
+    target role, the optimizer stand-in otherwise."""
+    from skillopt.sim import OfflineOptimizer, OfflineTarget
+
+    return OfflineTarget() if role == "target" else OfflineOptimizer()
+
+
+register_backend("offline", _offline)
 
 
 def build_backend(

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from skillopt.base.errors import ConfigError
+from skillopt.base.resources import resource_path
 from skillopt.engine.formatting import ClipLimits, FormatSettings
 from skillopt.engine.reflect import ReflectSettings, RequestSettings
-from skillopt.errors import ConfigError
 from skillopt.llm.ledger import Price
-from skillopt.resources import resource_path
 
 T = TypeVar("T")
 

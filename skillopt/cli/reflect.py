@@ -24,17 +24,17 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 import skillopt
+from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.base.modes import mode_spec
+from skillopt.base.resources import conf_dir, prompts_dir
+from skillopt.base.rollout import load_rollout
 from skillopt.cli import config as cfgmap
 from skillopt.cli.backends import build_client
 from skillopt.cli.progress import ProgressBar, log_outcome
-from skillopt.engine.modes import mode_spec
 from skillopt.engine.outcome import Observers
 from skillopt.engine.output import OutputWriter, summarize
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
-from skillopt.engine.rollout import load_rollout
-from skillopt.errors import ConfigError, SkillOptError
-from skillopt.resources import conf_dir, prompts_dir
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.reflect")

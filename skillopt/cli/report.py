@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from skillopt.errors import SkillOptError
+from skillopt.base.errors import SkillOptError
 from skillopt.report.build import DEFAULT_STEPS
 from skillopt.report.records import RunRecord
 from skillopt.report.replay import ReplayCheck

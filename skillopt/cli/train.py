@@ -25,12 +25,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import skillopt
-from skillopt.atomic import write_json
+from skillopt.base.atomic import write_json
+from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.base.resources import conf_dir, prompts_dir
 from skillopt.cli import config as cfgmap
 from skillopt.cli.backends import build_client
 from skillopt.cli.progress import TrainProgress
 from skillopt.cli.reflect import JobError
 from skillopt.engine.ask import Asker
+from skillopt.engine.environment import Environment, TargetModel
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.train import (
     GateSettings,
@@ -41,9 +44,6 @@ from skillopt.engine.train import (
     TrainSettings,
 )
 from skillopt.engine.train.aggregate import MergeSettings
-from skillopt.envs.base import Environment, TargetModel
-from skillopt.errors import ConfigError, SkillOptError
-from skillopt.resources import conf_dir, prompts_dir
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.train")

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from skillopt.base.errors import ConfigError, LLMError, ReplyError
 from skillopt.engine.jsonx import extract_json
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.errors import ConfigError, LLMError, ReplyError
 from skillopt.llm.client import LLMClient
 from skillopt.llm.types import ChatRequest
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.engine.rollout import Trajectory
+from skillopt.base.rollout import Trajectory
 
 TRUNCATION_MARKER = "\n...[middle of trajectory omitted]...\n"
 BLOCK_SEPARATOR = "\n\n---\n\n"

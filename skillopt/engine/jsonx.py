@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from skillopt.errors import ReplyError
+from skillopt.base.errors import ReplyError
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 

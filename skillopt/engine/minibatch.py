@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from skillopt.engine.rollout import TrajectoryRecord
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
+from skillopt.base.rollout import TrajectoryRecord
 
 Kind = Literal["failure", "success"]
 _PREFIX = {"failure": "minibatch_fail", "success": "minibatch_succ"}

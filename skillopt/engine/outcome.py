@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from skillopt.base.modes import DroppedItem, ModeSpec
 from skillopt.engine.minibatch import Minibatch
-from skillopt.engine.modes import DroppedItem, ModeSpec
 from skillopt.llm.types import ChatRequest, estimate_tokens
 
 Status = Literal["ok", "failed", "empty", "dry_run"]

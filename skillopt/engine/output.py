@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from skillopt.atomic import write_json, write_text
-from skillopt.engine.modes import ModeSpec
+from skillopt.base.atomic import write_json, write_text
+from skillopt.base.modes import ModeSpec
 from skillopt.engine.outcome import MinibatchResult, NullObserver, PreparedMinibatch, ReflectOutcome
 from skillopt.llm.ledger import Price
 

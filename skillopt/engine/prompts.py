@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from skillopt.engine.modes import ModeSpec, UpdateMode
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
+from skillopt.base.modes import ModeSpec, UpdateMode
 
 Kind = Literal["failure", "success"]
 

@@ -10,11 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from skillopt.engine.ask import followup_request
-from skillopt.engine.formatting import FormatSettings, format_block
-from skillopt.engine.jsonx import extract_json
-from skillopt.engine.minibatch import Minibatch, plan_minibatches
-from skillopt.engine.modes import (
+from skillopt.base.errors import BudgetExhausted, ConfigError, LLMError, ReplyError
+from skillopt.base.modes import (
     ModeSpec,
     UpdateMode,
     apply_budget,
@@ -22,6 +19,11 @@ from skillopt.engine.modes import (
     mode_spec,
     reply_model,
 )
+from skillopt.base.rollout import RolloutSet
+from skillopt.engine.ask import followup_request
+from skillopt.engine.formatting import FormatSettings, format_block
+from skillopt.engine.jsonx import extract_json
+from skillopt.engine.minibatch import Minibatch, plan_minibatches
 from skillopt.engine.outcome import (
     CallInfo,
     MinibatchResult,
@@ -31,8 +33,6 @@ from skillopt.engine.outcome import (
     ReflectOutcome,
 )
 from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
-from skillopt.engine.rollout import RolloutSet
-from skillopt.errors import BudgetExhausted, ConfigError, LLMError, ReplyError
 from skillopt.llm.client import LLMClient
 from skillopt.llm.types import ChatRequest
 

@@ -1,22 +1,14 @@
 """Environments: where the target model runs tasks with the current skill and gets scored.
 
-`Environment` is the protocol the training loop uses; `QAEnvironment` is the default (SQuAD-style
-question answering). A custom environment supplies its own prompts and grader and reuses
-`split_by_ratio` and `run_rollout` (see `skillopt/examples/custom_env.py`).
+`QAEnvironment` is the default (SQuAD-style question answering). The protocol and the helpers an
+environment builds on (`Environment`, `Task`, `Grade`, `run_rollout`, `split_by_ratio`, ...)
+belong to the engine, which runs them; they are re-exported here for environment authors. A
+custom environment supplies its own prompts and grader (see `skillopt/examples/custom_env.py`).
 """
 
-from skillopt.envs.base import (
-    Environment,
-    Grade,
-    Grader,
-    Splits,
-    TargetModel,
-    Task,
-    parse_split_ratio,
-    run_rollout,
-    split_by_ratio,
-    split_counts,
-)
+from skillopt.engine.environment import Environment, Grade, Grader, Splits, TargetModel, Task
+from skillopt.engine.rollouts import run_rollout
+from skillopt.engine.splits import parse_split_ratio, split_by_ratio, split_counts
 from skillopt.envs.qa import (
     DEFAULT_SYSTEM_TEMPLATE,
     QAEnvironment,

@@ -15,18 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from skillopt.engine.rollout import check_task_id
-from skillopt.envs.base import (
-    Grade,
-    Splits,
-    TargetModel,
-    Task,
-    parse_split_ratio,
-    run_rollout,
-    split_by_ratio,
-)
+from skillopt.base.errors import ConfigError, RolloutError
+from skillopt.base.rollout import check_task_id
+from skillopt.engine.environment import Grade, Splits, TargetModel, Task
+from skillopt.engine.rollouts import run_rollout
+from skillopt.engine.splits import parse_split_ratio, split_by_ratio
 from skillopt.envs.scoring import exact_match, extract_answer, f1_score
-from skillopt.errors import ConfigError, RolloutError
 
 SKILL_PLACEHOLDER = "{skill_section}"
 DOC_SEPARATOR = "[DOC]"

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from skillopt.base.errors import ConfigError
 from skillopt.envs import (
     Grade,
     Splits,
@@ -34,7 +35,6 @@ from skillopt.envs import (
     skill_section,
     split_by_ratio,
 )
-from skillopt.errors import ConfigError
 
 SYSTEM_TEMPLATE = """\
 You solve short arithmetic word problems.

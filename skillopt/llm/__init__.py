@@ -3,7 +3,7 @@
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import CallResult, LLMClient
 from skillopt.llm.ledger import Ledger, Price
-from skillopt.llm.offline import OfflineBackend
+from skillopt.llm.registry import make_backend, register_backend
 from skillopt.llm.types import ChatBackend, ChatRequest, ChatResponse, estimate_tokens
 
 __all__ = [
@@ -14,7 +14,8 @@ __all__ = [
     "ChatResponse",
     "Ledger",
     "LLMClient",
-    "OfflineBackend",
     "Price",
     "estimate_tokens",
+    "make_backend",
+    "register_backend",
 ]

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from skillopt.atomic import write_json
+from skillopt.base.atomic import write_json
 from skillopt.llm.types import ChatRequest, ChatResponse
 
 log = logging.getLogger(__name__)

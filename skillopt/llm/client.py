@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from skillopt.errors import LLMError
+from skillopt.base.errors import LLMError
 from skillopt.llm.cache import CallCache
 from skillopt.llm.ledger import Ledger
 from skillopt.llm.types import ChatBackend, ChatRequest, ChatResponse

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillopt.errors import BudgetExhausted
+from skillopt.base.errors import BudgetExhausted
 from skillopt.llm.types import ChatResponse
 
 

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any, Literal
 
-from skillopt.errors import ConfigError, LLMError
+from skillopt.base.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest, ChatResponse
 
 TokenParam = Literal["max_completion_tokens", "max_tokens"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from skillopt.errors import ConfigError, LLMError
+from skillopt.base.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest, ChatResponse
 
 

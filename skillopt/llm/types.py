@@ -97,7 +97,7 @@ class ChatResponse:
 
 
 class ChatBackend(Protocol):
-    """Answers one chat request. Raises `skillopt.errors.LLMError` when it cannot.
+    """Answers one chat request. Raises `skillopt.base.errors.LLMError` when it cannot.
 
     `name` identifies the backend (and, where it matters, the endpoint) in call-record keys.
     """

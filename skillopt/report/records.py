@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from skillopt.errors import SkillOptError
+from skillopt.base.errors import SkillOptError
 
 # Tags this package reads or writes on a run.
 TAG_SWEEP_ID = "skillopt.sweep_id"

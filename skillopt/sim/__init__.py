@@ -5,6 +5,7 @@ A training run with `OfflineTarget` as the target starts low (the starting skill
 rule), and rises as the optimizer writes rule texts (found with `explain_failure`) into the skill.
 """
 
+from skillopt.sim.optimizer import OfflineOptimizer
 from skillopt.sim.rules import (
     RULES,
     RULES_BY_NAME,
@@ -18,7 +19,7 @@ from skillopt.sim.rules import (
 from skillopt.sim.target import OfflineTarget
 
 DATASET_RESOURCE = "examples/qa_sim/dataset.jsonl"
-"""The bundled dataset, for `skillopt.resources.resource_path` or `${skillopt.resource:...}`."""
+"""The bundled dataset, for `skillopt.base.resources.resource_path` or `${skillopt.resource:...}`."""
 SKILL_RESOURCE = "examples/qa_sim/skill.md"
 """The bundled starting skill (states none of the rules)."""
 
@@ -28,6 +29,7 @@ __all__ = [
     "RULES_BY_NAME",
     "SKILL_RESOURCE",
     "FormatRule",
+    "OfflineOptimizer",
     "OfflineTarget",
     "active_rules",
     "apply_rules",

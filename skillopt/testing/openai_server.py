@@ -258,14 +258,14 @@ def _reply_with(response: ChatResponse, latency_s: float) -> Reply:
 
 
 def offline_responder(latency_s: float = 0.0) -> Responder:
-    """Answer with `skillopt.llm.offline.OfflineBackend`, the deterministic stand-in optimizer.
+    """Answer with `skillopt.sim.optimizer.OfflineOptimizer`, the deterministic stand-in optimizer.
 
     The reply format is derived by `reply_format_of` from the body and, through
     `current_request()`, the request headers.
     """
-    from skillopt.llm.offline import OfflineBackend
+    from skillopt.sim.optimizer import OfflineOptimizer
 
-    backend = OfflineBackend()
+    backend = OfflineOptimizer()
 
     def respond(body: dict[str, Any], _index: int) -> Reply:
         current = current_request()
@@ -306,7 +306,7 @@ def template_reply_format(name: str) -> str:
 @functools.cache
 def _templates_by_text() -> dict[str, str]:
     """Built-in template text -> template name, read once per process."""
-    from skillopt.resources import prompts_dir
+    from skillopt.base.resources import prompts_dir
 
     return {
         path.read_text(encoding="utf-8"): path.stem
@@ -331,13 +331,13 @@ def simulation_responder(latency_s: float = 0.0) -> Responder:
     """Both roles of an offline training run, over HTTP.
 
     A request whose system message is one of skillopt's optimizer templates is answered by the
-    optimizer stand-in (`OfflineBackend`) in that template's reply format; any other request is
+    optimizer stand-in (`OfflineOptimizer`) in that template's reply format; any other request is
     a target request, answered by the simulated target (`skillopt.sim.target.OfflineTarget`).
     """
-    from skillopt.llm.offline import OfflineBackend
+    from skillopt.sim.optimizer import OfflineOptimizer
     from skillopt.sim.target import OfflineTarget
 
-    optimizer, target = OfflineBackend(), OfflineTarget()
+    optimizer, target = OfflineOptimizer(), OfflineTarget()
 
     def respond(body: dict[str, Any], _index: int) -> Reply:
         template = template_of(body)
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reply-from",
         choices=("stub", "offline"),
         default="stub",
-        help="stub: a fixed empty patch reply; offline: skillopt's deterministic OfflineBackend",
+        help="stub: a fixed empty patch reply; offline: skillopt's deterministic OfflineOptimizer",
     )
     args = parser.parse_args(argv)
     if args.reply_from == "offline":

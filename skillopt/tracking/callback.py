@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from skillopt.atomic import write_json
+from skillopt.base.atomic import write_json
 from skillopt.tracking.params import redact_saved_configs
 from skillopt.tracking.settings import tracking_settings
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from skillopt.atomic import write_text
+from skillopt.base.atomic import write_text
 
 PARAM_MAX_CHARS = 6000
 REDACTED = "***redacted***"
@@ -116,7 +116,7 @@ def run_name(
 
 def _value(cfg: DictConfig, key: str) -> Any:
     if key == "reflect.update_mode":
-        from skillopt.engine.modes import normalize_update_mode
+        from skillopt.base.modes import normalize_update_mode
 
         return normalize_update_mode(OmegaConf.select(cfg, key)).value
     if key == "reflect.failure_seed":

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from skillopt.resources import PACKAGE_DIR
+from skillopt.base.resources import PACKAGE_DIR
 from skillopt.tracking.params import redact
 
 

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
 
 
 def fetch_call_records(

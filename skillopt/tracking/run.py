@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 import skillopt
-from skillopt.atomic import write_json, write_text
+from skillopt.base.atomic import write_json, write_text
 from skillopt.tracking.jobs import JobKind, job_kind
 from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name
 from skillopt.tracking.provenance import command_line, git_state

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from skillopt.base.errors import ConfigError, ReplyError
+from skillopt.base.modes import ModeSpec, UpdateMode, validate_items
 from skillopt.engine.ask import Answer, Asker
-from skillopt.engine.modes import ModeSpec, UpdateMode, validate_items
 from skillopt.engine.prompts import format_meta_skill
-from skillopt.errors import ConfigError, ReplyError
 
 STAGE = "merge"
 Group = Literal["failure", "success", "final"]

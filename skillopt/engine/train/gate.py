@@ -9,47 +9,15 @@ Scores live in one unit. A `Score` is always the raw mean hard/soft of a rollout
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
+from skillopt.base.scores import Score
 
 GATE_METRICS: tuple[str, ...] = ("hard", "soft", "mixed")
 GateAction = Literal["accept_new_best", "accept", "reject", "force_accept"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Score:
-    """Mean hard and soft reward over `n` rollout rows."""
-
-    hard: float
-    soft: float
-    n: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"hard": self.hard, "soft": self.soft, "n": self.n}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Score:
-        return cls(hard=float(data["hard"]), soft=float(data["soft"]), n=int(data.get("n", 0)))
-
-
-def _number(row: Mapping[str, Any], key: str) -> float:
-    value = row.get(key)
-    return 0.0 if value is None else float(value)
-
-
-def mean_score(rows: Sequence[Mapping[str, Any]]) -> Score:
-    """Mean `hard` and `soft` over the rows (a missing value counts as 0); no rows -> 0, 0, n=0."""
-    if not rows:
-        return Score(hard=0.0, soft=0.0, n=0)
-    n = len(rows)
-    return Score(
-        hard=sum(_number(r, "hard") for r in rows) / n,
-        soft=sum(_number(r, "soft") for r in rows) / n,
-        n=n,
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from skillopt.engine.modes import UpdateMode, normalize_update_mode
+from skillopt.base.modes import UpdateMode, normalize_update_mode
 
 PREVIEW_CHARS = 300
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
 
 Category = Literal["improved", "regressed", "persistent_fail", "stable_success"]
 CATEGORIES: tuple[str, ...] = ("improved", "regressed", "persistent_fail", "stable_success")

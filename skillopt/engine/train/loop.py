@@ -22,11 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillopt.atomic import write_json, write_text
+from skillopt.base.atomic import write_json, write_text
+from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.base.rollout import load_rollout
+from skillopt.base.scores import Score, mean_score
+from skillopt.base.skill import skill_hash, slow_update_guidance, with_slow_update_block
+from skillopt.engine.environment import Splits, Task
 from skillopt.engine.formatting import format_conversation
-from skillopt.engine.rollout import load_rollout
 from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
-from skillopt.engine.train.gate import GateDecision, GateState, Score, decide, mean_score
+from skillopt.engine.train.gate import GateDecision, GateState, decide
 from skillopt.engine.train.items import short_item_summary
 from skillopt.engine.train.longitudinal import build_pairs, filter_pairs, format_comparison
 from skillopt.engine.train.observer import NullTrainObserver, TrainObserver
@@ -35,9 +39,6 @@ from skillopt.engine.train.settings import GateSettings, TrainSettings
 from skillopt.engine.train.state import TrainState
 from skillopt.engine.train.step import StepInputs, StepRunner
 from skillopt.engine.train.stepbuffer import build_entry, render_step_buffer
-from skillopt.engine.train.update import skill_hash, slow_update_guidance, with_slow_update_block
-from skillopt.envs.base import Splits, Task
-from skillopt.errors import ConfigError, SkillOptError
 
 log = logging.getLogger("skillopt.train")
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from skillopt.base.errors import ReplyError
+from skillopt.base.modes import ModeSpec, UpdateMode
 from skillopt.engine.ask import Asker
-from skillopt.engine.modes import ModeSpec, UpdateMode
 from skillopt.engine.prompts import format_meta_skill
 from skillopt.engine.train.items import describe_item
-from skillopt.errors import ReplyError
 
 STAGE = "ranking"
 

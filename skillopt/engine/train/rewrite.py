@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillopt.base.errors import ReplyError
+from skillopt.base.skill import keep_protected
 from skillopt.engine.ask import Asker, require_text
-from skillopt.engine.train.update import MARKER_PAIRS, normalize_skill, protected_regions
-from skillopt.errors import ReplyError
 
 STAGE = "rewrite"
 
@@ -33,54 +33,6 @@ class RewriteOutcome:
 
     def document(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-def _blocks(text: str, start_marker: str) -> list[tuple[int, int]]:
-    """Spans of the closed protected blocks in `text` that open with `start_marker`."""
-    return [(s, e) for s, e in protected_regions(text) if text.startswith(start_marker, s)]
-
-
-def _join(left: str, right: str) -> str:
-    """Two pieces of a document around a removed block, at most one blank line between them."""
-    if not left.strip():
-        return right.lstrip("\n")
-    if not right.strip():
-        return left
-    return left.rstrip("\n") + "\n\n" + right.lstrip("\n")
-
-
-def keep_protected(old: str, new: str) -> tuple[str, int]:
-    """`new` with exactly the protected blocks of `old`, and how many had to be put back.
-
-    Per kind of block (slow update, appendix): when the blocks of `new` are not verbatim those
-    of `old`, every block and stray marker of that kind is taken out of `new`, and the blocks of
-    `old` go where the first of them was (at the end when `new` had none). So a block the
-    rewrite dropped or altered is restored, and one it invented or copied twice is removed.
-    """
-    restored = 0
-    for start_marker, end_marker in MARKER_PAIRS:
-        wanted = [old[s:e] for s, e in _blocks(old, start_marker)]
-        found = _blocks(new, start_marker)
-        if [new[s:e] for s, e in found] == wanted:
-            continue
-        restored += sum(block not in new for block in wanted)
-        pieces, pos = [], 0
-        for s, e in found:
-            if s >= pos:  # a block nested in one already taken out goes with it
-                pieces.append(new[pos:s])
-                pos = e
-        pieces.append(new[pos:])
-        pieces = [p.replace(start_marker, "").replace(end_marker, "") for p in pieces]
-        body = "\n\n".join(wanted)
-        if not found and body:
-            pieces[0] = pieces[0].rstrip() + "\n\n" + body + "\n"
-        elif body:
-            pieces[0] = _join(pieces[0], body)
-        text = pieces[0]
-        for piece in pieces[1:]:
-            text = _join(text, piece)
-        new = text
-    return normalize_skill(new), restored
 
 
 def _parse_rewrite(reply: object) -> tuple[str, list[str], str]:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from skillopt.errors import ConfigError
+from skillopt.base.errors import ConfigError
 
 ScheduleKind = Literal["constant", "linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "linear", "cosine")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skillopt.base.errors import ConfigError
 from skillopt.engine.train.gate import GateMetric
-from skillopt.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)

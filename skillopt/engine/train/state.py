@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillopt.atomic import write_json
-from skillopt.engine.train.gate import Score, ScoreCache
+from skillopt.base.atomic import write_json
+from skillopt.base.errors import ConfigError
+from skillopt.base.scores import Score
+from skillopt.engine.train.gate import ScoreCache
 from skillopt.engine.train.stepbuffer import StepEntry
-from skillopt.errors import ConfigError
 
 STATE_VERSION = 1
 

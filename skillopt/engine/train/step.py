@@ -12,19 +12,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from skillopt.atomic import write_json, write_text
+from skillopt.base.atomic import write_json, write_text
+from skillopt.base.modes import ModeSpec, UpdateMode, mode_spec
+from skillopt.base.rollout import load_rollout
+from skillopt.base.scores import Score, mean_score
+from skillopt.base.skill import normalize_skill
 from skillopt.engine.ask import Asker
-from skillopt.engine.modes import ModeSpec, UpdateMode, mode_spec
+from skillopt.engine.environment import Environment, TargetModel, Task
 from skillopt.engine.output import OutputWriter, summarize
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
-from skillopt.engine.rollout import load_rollout
 from skillopt.engine.train.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
-from skillopt.engine.train.gate import Score, mean_score
 from skillopt.engine.train.rank import RankOutcome, rank_and_select
 from skillopt.engine.train.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
-from skillopt.engine.train.update import ApplyResult, apply_edits, normalize_skill
-from skillopt.envs.base import Environment, TargetModel, Task
+from skillopt.engine.train.update import ApplyResult, apply_edits
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Price
 

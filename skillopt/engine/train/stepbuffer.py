@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.engine.modes import UpdateMode, mode_spec, normalize_update_mode
+from skillopt.base.modes import UpdateMode, mode_spec, normalize_update_mode
 from skillopt.engine.train.items import quote, short_item_summary
 
 MAX_TASK_IDS = 5

@@ -1,11 +1,7 @@
-"""The environment extension point: tasks, splits, the target model, and the rollout runner.
+"""The rollout runner: the target answers tasks with a skill, and the rows land in SkillOpt's layout.
 
-An environment turns tasks into scored rollouts of the *target* model running with a skill.
-`Environment` is the protocol the training loop talks to; `split_by_ratio` and `run_rollout`
-are the defaults an environment builds on, so a new one only supplies its prompts and a grader
-(see `skillopt/examples/custom_env.py`).
-
-`run_rollout` writes SkillOpt's rollout layout (spec §1.3), which `load_rollout` reads back:
+`run_rollout` writes the rollout directory (spec §1.3) that `skillopt.base.rollout.load_rollout`
+reads back:
 
     <out_dir>/results.jsonl                          one row per finished task, appended
     <out_dir>/predictions/<id>/conversation.json     user turn, reply, evaluation verdict
@@ -16,199 +12,18 @@ are the defaults an environment builds on, so a new one only supplies its prompt
 from __future__ import annotations
 
 import json
-import math
-import random
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from skillopt.atomic import write_json, write_text
-from skillopt.engine.rollout import check_task_id
-from skillopt.errors import BudgetExhausted, ConfigError, LLMError, RolloutError
-from skillopt.llm.client import LLMClient
+from skillopt.base.atomic import write_json, write_text
+from skillopt.base.errors import BudgetExhausted, LLMError, RolloutError
+from skillopt.base.rollout import check_task_id
+from skillopt.engine.environment import Grader, TargetModel, Task
 from skillopt.llm.types import ChatRequest
 
 ROLLOUT_STAGE = "rollout"
-SPLIT_NAMES = ("train", "selection", "test")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Task:
-    """One item to solve. `answers` are the accepted gold answers; `extra` keeps any other field
-    (compared, but left out of the hash so tasks can go in sets)."""
-
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    context: str = ""
-    task_type: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, hash=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Splits:
-    """Train (rolled out and reflected on), selection (gates each update) and test (reported)."""
-
-    train: tuple[Task, ...]
-    selection: tuple[Task, ...]
-    test: tuple[Task, ...]
-
-    def manifest(self) -> dict[str, Any]:
-        """Sizes and ids per split, in split order (the loop writes it as split_manifest.json)."""
-        parts = {name: getattr(self, name) for name in SPLIT_NAMES}
-        return {
-            "sizes": {name: len(tasks) for name, tasks in parts.items()},
-            **{name: [t.id for t in tasks] for name, tasks in parts.items()},
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class TargetModel:
-    """How the target is asked: the LLM client (cache+ledger+backend), model name, completion limit, threads.
-
-    client: wraps the target backend; its ledger counts the rollout calls under stage "rollout".
-    model: model name sent with every request.
-    max_tokens: completion limit per answer, default 1024.
-    temperature: None leaves the server default.
-    workers: tasks answered at the same time, default 8.
-    """
-
-    client: LLMClient
-    model: str
-    max_tokens: int = 1024
-    temperature: float | None = None
-    workers: int = 8
-
-    def __post_init__(self) -> None:
-        if not str(self.model).strip():
-            raise ConfigError("target.model must name the target model, got an empty string")
-        if self.max_tokens < 1:
-            raise ConfigError(f"target.max_tokens must be >= 1, got {self.max_tokens}")
-        if self.workers < 1:
-            raise ConfigError(f"target.workers must be >= 1, got {self.workers}")
-
-
-@runtime_checkable
-class Environment(Protocol):
-    """What the training loop needs from an environment.
-
-    `splits()` must be deterministic for a given configuration. `rollout()` answers `tasks` with
-    `skill` in the target's system prompt, writes the rollout layout under `out_dir`, resumes from
-    what is already there, and returns one row per task in task order.
-    """
-
-    name: str
-
-    def splits(self) -> Splits: ...
-
-    def rollout(
-        self, tasks: Sequence[Task], *, skill: str, out_dir: Path, target: TargetModel
-    ) -> list[dict[str, Any]]: ...
-
-
-# --------------------------------------------------------------------------- splits
-
-
-def parse_split_ratio(
-    value: str | Sequence[float], *, key: str = "env.split_ratio"
-) -> tuple[float, float, float]:
-    """train:selection:test weights from "a:b:c" or three numbers; `key` names the setting in errors."""
-    expected = "a string 'train:selection:test' such as '4:3:3', or a list of three numbers"
-    if isinstance(value, (bool, int, float)):
-        raise ConfigError(
-            f"{key} must be {expected}, got {value!r} "
-            "(quote it in YAML: an unquoted 4:3:3 is read as a base-60 integer)"
-        )
-    if isinstance(value, str):
-        parts: list[Any] = value.split(":")
-    else:
-        try:
-            parts = list(value)
-        except TypeError:
-            raise ConfigError(f"{key} must be {expected}, got {value!r}") from None
-    if len(parts) != 3:
-        raise ConfigError(f"{key} must have 3 parts (train:selection:test), got {value!r}")
-    weights = []
-    for part in parts:
-        try:
-            if isinstance(part, bool):
-                raise ValueError
-            weight = float(part)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} parts must be numbers, got {value!r}") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"{key} parts must be finite and >= 0, got {value!r}")
-        weights.append(weight)
-    if sum(weights) <= 0:
-        raise ConfigError(f"{key} must have a positive total, got {value!r}")
-    return weights[0], weights[1], weights[2]
-
-
-def split_counts(n: int, ratio: Sequence[float]) -> tuple[int, ...]:
-    """Split `n` by weight: floor each share, then give one leftover each to the largest
-    fractional remainders (ties go to the earlier split). Exact decimal arithmetic, so 60 at
-    0.4:0.3:0.3 is 24/18/18 like 4:3:3."""
-    weights = [Fraction(repr(float(w))) for w in ratio]
-    total = sum(weights)
-    shares = [n * w / total for w in weights]
-    counts = [math.floor(s) for s in shares]
-    leftover = n - sum(counts)
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(shares[i] - counts[i]), i))
-    for i in by_remainder[:leftover]:
-        counts[i] += 1
-    return tuple(counts)
-
-
-def split_by_ratio(
-    tasks: Sequence[Task], ratio: Sequence[float], *, seed: int, limit: int = 0
-) -> Splits:
-    """Shuffle `tasks` with `random.Random(seed)`, cut train/selection/test by `ratio` (spec §11.2).
-
-    `limit > 0` keeps only the first `limit` train tasks. Unlike SkillOpt, which truncated every
-    split, selection and test stay whole, so gate and test scores mean the same with or without
-    a limit.
-    """
-    if limit < 0:
-        raise ConfigError(f"env.limit must be >= 0 (0 = no limit), got {limit}")
-    order = list(tasks)
-    random.Random(seed).shuffle(order)
-    n_train, n_selection, _ = split_counts(len(order), ratio)
-    train = order[:n_train]
-    if limit > 0:
-        train = train[:limit]
-    return Splits(
-        train=tuple(train),
-        selection=tuple(order[n_train : n_train + n_selection]),
-        test=tuple(order[n_train + n_selection :]),
-    )
-
-
-# --------------------------------------------------------------------------- rollout
-
-
-@dataclass(frozen=True, kw_only=True)
-class Grade:
-    """How one reply scored.
-
-    hard: the score the loop gates on (normally 1.0 or 0.0); soft: a graded score in 0..1.
-    predicted: the answer taken from the reply.
-    report: body of the evaluation message appended to the conversation (the analysts read it).
-    fail_reason: why it failed, required when hard < 1.
-    fields: extra row fields (e.g. `em`, `f1`).
-    """
-
-    hard: float
-    soft: float
-    predicted: str
-    report: str
-    fail_reason: str = ""
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-Grader = Callable[[Task, str], Grade]
 
 
 def run_rollout(

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from skillopt.errors import ConfigError, ReplyError
+from skillopt.base.errors import ConfigError, ReplyError
 
 
 class UpdateMode(str, Enum):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from skillopt.errors import RolloutError
+from skillopt.base.errors import RolloutError
 
 BadRecordPolicy = Literal["error", "skip"]
 

@@ -45,7 +45,7 @@ def _category(reason: str) -> str:
     return reason.split(":", 1)[0].strip() or "unknown"
 
 
-class OfflineBackend:
+class OfflineOptimizer:
     """Answers in the reply format named by the request, derived only from the request text."""
 
     name = "offline"
