@@ -37,7 +37,9 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from skillopt.base.resources import conf_dir  # noqa: E402
 from skillopt.cli.reflect import reflect_job  # noqa: E402
-from skillopt.testing.openai_server import spawn  # noqa: E402
+from skillopt.cli.schemas import load_reflect  # noqa: E402
+from skillopt.cli.schemas.apps import plain  # noqa: E402
+from skillopt.testing import spawn  # noqa: E402
 
 KEY_ENV = "SKILLOPT_BENCH_KEY"
 
@@ -102,21 +104,21 @@ def compose_job(
 def run_once(cfg, overrides: list[str], out_dir: Path, *, tracking: bool) -> dict:
     """One job, timed from before the run is opened to after it is closed."""
     started = time.perf_counter()
+    config = load_reflect(cfg)
     tracker = None
     if tracking:
         from skillopt.tracking.run import RunTracker
-        from skillopt.tracking.settings import tracking_settings
 
         tracker = RunTracker.start(
-            cfg=cfg, settings=tracking_settings(cfg), out_dir=out_dir, overrides=overrides
+            config=plain(cfg), settings=config.tracking, out_dir=out_dir, overrides=overrides
         )
-    summary = reflect_job(cfg, out_dir)
+    summary = reflect_job(config, out_dir)
     if tracker is not None:
-        tracker.finish(summary=summary, error=None)
+        tracker.finish(error=None)
     return {
         "wall_s": time.perf_counter() - started,
-        "calls": summary["llm"]["calls"],
-        "failed": summary["minibatches"]["failed"],
+        "calls": summary.llm.calls,
+        "failed": summary.minibatches.failed,
     }
 
 

@@ -157,7 +157,7 @@ def test_an_unusable_merge_falls_back_to_concatenation_and_records_why():
     (record,) = outcome.records
     assert record.status == "fallback" and outcome.fallbacks == 1
     assert "no usable merge reply after 3 attempts" in record.error
-    assert record.to_dict()["error"] == record.error
+    assert record.to_json()["error"] == record.error
 
 
 def test_a_failed_merge_call_falls_back_and_records_the_error():
@@ -249,7 +249,7 @@ def test_each_mode_uses_its_template_key_and_token_limit(mode, template, tokens)
     assert request.max_tokens == tokens
     assert request.messages[0]["content"] == asker.prompts.get(template).text
     assert request.reply_format == f"merge:failure:{mode.value}"
-    assert outcome.document(spec)[spec.key] == outcome.items and len(outcome.items) == 1
+    assert outcome.to_json(spec)[spec.key] == outcome.items and len(outcome.items) == 1
 
 
 @pytest.mark.parametrize(

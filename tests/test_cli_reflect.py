@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from skillopt.engine.formatting import TRUNCATION_MARKER
-from skillopt.testing.openai_server import ChatServer, offline_responder
+from skillopt.testing import ChatServer, offline_responder
 from tests.cli_helpers import run_reflect
 from tests.conftest import scored_rows, write_rollout
 
@@ -117,7 +117,7 @@ def test_api_key_never_reaches_the_output(tmp_path, server, monkeypatch):
 
 def test_a_failing_call_fails_its_minibatch_only(tmp_path, server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
-    from skillopt.testing.openai_server import Reply, error_body
+    from skillopt.testing import Reply, error_body
 
     answer = offline_responder()
 
@@ -180,36 +180,6 @@ def test_prompt_override_dir_and_context_files(tmp_path):
     assert "## Previous Steps in This Epoch\nStep 3 rejected: adding a units rule." in sent
     assert "## Optimizer Meta Skill" in sent and "Prefer one precise rule" in sent
     assert "CUSTOM" not in (run.out_dir / "prompts" / "minibatch_succ_000.md").read_text()
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            ["reflect.update_mode=gradient"],
-            "unknown reflect.update_mode 'gradient'; valid modes: patch",
-        ),
-        (["data=custom"], "data.rollout_dir is required but not set"),
-        (
-            ["data=custom", "data.rollout_dir=nowhere", "data.skill_path=nowhere.md"],
-            "skill file not found: nowhere.md",
-        ),
-        (["+reflect.minibatch=3"], "unknown key(s) under reflect: minibatch"),
-        (
-            ["model.backend=claude"],
-            "unknown backend 'claude'; registered backends: offline, openai",
-        ),
-        (
-            ["model=openai", f"model.api_key_env={KEY_ENV}_UNSET"],
-            f"environment variable {KEY_ENV}_UNSET is not set",
-        ),
-    ],
-)
-def test_config_errors_are_one_line_and_exit_non_zero(tmp_path, overrides, message):
-    run = run_reflect(tmp_path, *overrides)
-    assert run.returncode == 1, run.output
-    assert message in run.output
-    assert "Traceback" not in run.output
 
 
 def test_bad_results_line_names_file_and_line_then_skip_lists_it(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 
 from skillopt.base.errors import ConfigError
 from skillopt.base.scores import Score, mean_score
-from skillopt.engine.train.gate import GateDecision, GateMetric, GateState, ScoreCache, decide
+from skillopt.engine.train.gate import GateDecision, GateState, ScoreCache, decide
+from skillopt.engine.train.settings import GateSettings
 
 ROWS = [
     {"id": "a", "hard": 1, "soft": 1.0},
@@ -39,28 +40,28 @@ def test_mean_of_no_rows_is_zero():
     ],
 )
 def test_gate_metric_values(metric, weight, expected):
-    assert GateMetric(metric=metric, mixed_weight=weight).value(mean_score(ROWS)) == pytest.approx(
-        expected
-    )
+    assert GateSettings(metric=metric, mixed_weight=weight).value(
+        mean_score(ROWS)
+    ) == pytest.approx(expected)
 
 
 def test_default_metric_is_hard():
-    assert GateMetric().value(Score(hard=0.25, soft=0.9)) == 0.25
+    assert GateSettings().value(Score(hard=0.25, soft=0.9)) == 0.25
 
 
 def test_unknown_metric_is_a_config_error_listing_the_metrics():
     with pytest.raises(ConfigError) as info:
-        GateMetric(metric="accuracy")
+        GateSettings(metric="accuracy")
     message = str(info.value)
-    assert "gate.metric" in message and "'accuracy'" in message
+    assert message.startswith("metric=accuracy:")
     for name in ("hard", "soft", "mixed"):
         assert name in message
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.5, math.nan, "0.5", True])
 def test_mixed_weight_outside_unit_interval_is_a_config_error(weight):
-    with pytest.raises(ConfigError, match="gate.mixed_weight"):
-        GateMetric(metric="mixed", mixed_weight=weight)
+    with pytest.raises(ConfigError, match="mixed_weight="):
+        GateSettings(metric="mixed", mixed_weight=weight)
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_unmeasured_state_accepts_anything_as_new_best():
 
 def test_a_real_zero_score_is_kept_and_a_later_zero_is_rejected():
     """SkillOpt's `x or -1` turned 0.0 into 'unmeasured'; here 0.0 is a score like any other."""
-    state = GateState.from_dict(json.loads(json.dumps(GateState.baseline(0.0).to_dict())))
+    state = GateState.from_json(json.loads(json.dumps(GateState.baseline(0.0).to_json())))
     assert state.current_score == 0.0 and state.best_score == 0.0
     assert state.current_score is not None
     decision = decide(0.0, state, step=1)
@@ -118,10 +119,10 @@ def test_a_real_zero_score_is_kept_and_a_later_zero_is_rejected():
 
 def test_state_round_trip_keeps_none_as_unmeasured():
     state = GateState.unmeasured()
-    assert GateState.from_dict(state.to_dict()) == state
-    assert GateState.from_dict({}) == state
+    assert GateState.from_json(state.to_json()) == state
+    assert GateState.from_json({}) == state
     measured = GateState(current_score=0.3, best_score=0.6, best_step=4)
-    assert GateState.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
+    assert GateState.from_json(json.loads(json.dumps(measured.to_json()))) == measured
 
 
 def test_force_accept_replaces_current_and_best_only_when_better():
@@ -147,11 +148,11 @@ def test_nan_candidate_is_refused():
 
 
 def test_gate_decides_on_the_metric_value_not_raw_hard():
-    metric = GateMetric(metric="soft")
+    metric = GateSettings(metric="soft")
     state = GateState.baseline(metric.value(Score(hard=0.5, soft=0.4)))
     candidate = Score(hard=0.25, soft=0.6)  # worse hard, better soft
     assert decide(metric.value(candidate), state, step=1).action == "accept_new_best"
-    assert decide(GateMetric().value(candidate), state, step=1).action == "reject"
+    assert decide(GateSettings().value(candidate), state, step=1).action == "reject"
 
 
 # --- score cache --------------------------------------------------------------------------------
@@ -180,12 +181,12 @@ def test_cache_round_trips_through_json():
     cache = ScoreCache()
     cache.put("ffff", Score(hard=0.25, soft=0.5, n=8))
     cache.put("0000", Score(hard=0.0, soft=0.0, n=8))
-    data = json.loads(json.dumps(cache.to_dict()))
+    data = json.loads(json.dumps(cache.to_json()))
     assert data == {
         "0000": {"hard": 0.0, "soft": 0.0, "n": 8},
         "ffff": {"hard": 0.25, "soft": 0.5, "n": 8},
     }
-    restored = ScoreCache.from_dict(data)
+    restored = ScoreCache.from_json(data)
     assert len(restored) == 2
     assert restored.get("0000") == Score(hard=0.0, soft=0.0, n=8)
     assert restored.get("ffff") == cache.get("ffff")

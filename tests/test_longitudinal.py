@@ -33,7 +33,7 @@ PREV = [
     {"id": "q6", "hard": 1, "soft": 1.0},  # not in CURR: no pair
 ]
 CURR = [
-    {"id": "q5", "hard": 0.5, "soft": 0.5, "fail_reason": "partial: one item missing"},
+    {"id": "q5", "hard": 1e-12, "soft": 0.5, "fail_reason": "partial: one item missing"},
     {"id": "q4", "hard": 0, "soft": 0.1, "fail_reason": "wrong_entity: Costa"},
     {"id": "q3", "hard": 0, "soft": 0.5, "answer": "Avon", "fail_reason": "partial_list: Tay"},
     {"id": "q2", "hard": 1, "soft": 1.0, "predicted_answer": "42 km"},
@@ -67,7 +67,7 @@ def test_pairs_follow_prev_order_and_categories(pairs):
         ("q2", "improved"),
         ("q3", "regressed"),
         ("q4", "persistent_fail"),
-        ("q5", "regressed"),  # hard 0.5 is not a pass
+        ("q5", "regressed"),  # a reward below 1e-9 is a failure (the one failure rule)
     ]
 
 
@@ -85,13 +85,13 @@ def test_pair_fields(pairs):
     }
     assert by_id["q3"].curr["predicted_answer"] == "Avon"  # `answer` fallback
     assert by_id["q4"].prev["predicted_answer"] == "N/A"
-    assert by_id["q5"].curr["hard"] == 0.5
+    assert by_id["q5"].curr["hard"] == 1e-12
     assert by_id["q2"].curr_trajectory == "[agent] 42 km"
     assert by_id["q1"].prev_trajectory == ""
 
 
 def test_slim_has_no_trajectories(pairs):
-    slim = pairs[1].slim()
+    slim = pairs[1].to_json()
     assert set(slim) == {"id", "task", "category", "prev", "curr"}
     assert slim["category"] == "improved"
 
@@ -127,7 +127,7 @@ def test_unknown_policy_is_a_config_error():
     with pytest.raises(ConfigError) as info:
         normalize_pair_policy("newest")
     message = str(info.value)
-    assert "'newest'" in message
+    assert message.startswith("pair_policy=newest: expected one of")
     for name in ("mixed", "unchanged", "changed"):
         assert name in message
     with pytest.raises(ConfigError):

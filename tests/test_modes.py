@@ -40,7 +40,7 @@ def test_unknown_mode_lists_the_valid_names():
     with pytest.raises(ConfigError) as info:
         normalize_update_mode("pach")
     message = str(info.value)
-    assert "'pach'" in message
+    assert message.startswith("update_mode=pach: expected one of patch")
     for mode in UpdateMode:
         assert mode.value in message
 

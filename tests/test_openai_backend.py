@@ -20,10 +20,10 @@ from skillopt.base.errors import BudgetExhausted, ConfigError, LLMError
 from skillopt.engine.jsonx import extract_json
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
-from skillopt.llm.ledger import Ledger, Price
+from skillopt.llm.ledger import Budget, Ledger, Price
 from skillopt.llm.openai_backend import OpenAIBackend
 from skillopt.llm.types import ChatRequest
-from skillopt.testing.openai_server import (
+from skillopt.testing import (
     ChatServer,
     Reply,
     error_body,
@@ -137,7 +137,7 @@ def test_response_schema_sent_as_json_schema_format(server: ChatServer) -> None:
         "type": "json_schema",
         "json_schema": schema,
     }
-    assert extract_json(response.text) == {"batch_size": 3}
+    assert extract_json(response.text).value == {"batch_size": 3}
     assert server.request_count == 1
 
 
@@ -153,7 +153,7 @@ def test_json_in_reply_text_is_extracted(server: ChatServer, content: str) -> No
     server.responder = scripted([Reply(content=content)])
     response = backend_for(server).complete(request_for())
     assert response.text == content  # the backend returns text untouched
-    assert extract_json(response.text) == {"batch_size": 2, "patch": {"edits": []}}
+    assert extract_json(response.text).value == {"batch_size": 2, "patch": {"edits": []}}
     assert server.request_count == 1
 
 
@@ -315,9 +315,9 @@ def test_client_cache_and_ledger(server: ChatServer, tmp_path: Path) -> None:
     assert ledger.errors == 0
     assert (ledger.prompt_tokens, ledger.completion_tokens) == (2000, 1000)
     assert ledger.cost_usd == pytest.approx(2 * (1000 * 1.0 + 500 * 2.0) / 1e6)
-    summary = ledger.summary()
-    assert summary["stages"]["reflect"]["calls"] == 1
-    assert summary["stages"]["merge"]["calls"] == 1
+    usage = ledger.usage()
+    assert usage.stages["reflect"].calls == 1
+    assert usage.stages["merge"].calls == 1
 
 
 def test_client_records_backend_errors(server: ChatServer) -> None:
@@ -331,7 +331,7 @@ def test_client_records_backend_errors(server: ChatServer) -> None:
 
 
 def test_budget_max_calls_stops_before_the_request(server: ChatServer, tmp_path: Path) -> None:
-    ledger = Ledger(max_calls=1)
+    ledger = Ledger(budget=Budget(max_calls=1))
     client = LLMClient(backend=backend_for(server), ledger=ledger, cache=CallCache(tmp_path))
     client.complete(request_for("A"), stage="reflect")
     with pytest.raises(BudgetExhausted, match="max_calls=1"):
@@ -353,7 +353,7 @@ def test_cli_server_with_offline_replies() -> None:
         backend = OpenAIBackend(base_url=base_url, api_key_env=KEY_ENV, timeout_s=5.0)
         user = "### Trajectory 1 (id=t1)\nFailure reason: timeout: took too long\n"
         schema = {"name": "failure_patch", "schema": {"type": "object"}}
-        reply = extract_json(backend.complete(request_for(user, response_schema=schema)).text)
+        reply = extract_json(backend.complete(request_for(user, response_schema=schema)).text).value
         assert reply["batch_size"] == 1
         assert reply["failure_summary"][0]["failure_type"] == "timeout"
         assert "edits" in reply["patch"]

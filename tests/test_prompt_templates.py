@@ -58,7 +58,7 @@ def _example(text: str) -> dict[str, Any]:
     """The single ```json example of the reply-format section, parsed as the code parses replies."""
     blocks = _JSON_FENCE.findall(_reply_section(text))
     assert len(blocks) == 1, f"expected one ```json block in '## Reply format', found {len(blocks)}"
-    return extract_json(blocks[0])
+    return extract_json(blocks[0]).value
 
 
 def test_merge_template_names_cover_every_mode_and_stage():

@@ -27,6 +27,7 @@ from skillopt.envs import (
 )
 from skillopt.examples.custom_env import ArithmeticEnvironment, number_in
 from skillopt.llm import ChatRequest, ChatResponse, Ledger, LLMClient
+from skillopt.llm.ledger import Budget
 from skillopt.sim import OfflineTarget
 
 
@@ -49,7 +50,7 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
 
 def target_for(backend: object, workers: int = 4, ledger: Ledger | None = None) -> TargetModel:
     return TargetModel(
-        client=LLMClient(backend=backend, ledger=ledger or Ledger()), model="tgt", workers=workers
+        client=LLMClient(backend=backend, ledger=ledger or Ledger()), name="tgt", workers=workers
     )
 
 
@@ -199,7 +200,7 @@ def test_manifest_lists_ids_and_sizes() -> None:
 
 @pytest.mark.parametrize("bad", ["4:3", "a:b:c", "1:-1:1", "0:0:0", 14583, [1, 2], "inf:1:1", True])
 def test_bad_split_ratio(bad: object) -> None:
-    with pytest.raises(ConfigError, match="env.split_ratio"):
+    with pytest.raises(ConfigError, match="split_ratio="):
         parse_split_ratio(bad)  # type: ignore[arg-type]
 
 
@@ -220,10 +221,10 @@ def test_env_splits_are_cached_and_deterministic(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"limit": -1}, "env.limit"),
-        ({"context_chars": -5}, "env.context_chars"),
-        ({"system_template": "no placeholder"}, "env.system_template"),
-        ({"data_path": " "}, "env.data_path"),
+        ({"limit": -1}, "limit=-1: expected an integer >= 0"),
+        ({"context_chars": -5}, "context_chars=-5: expected an integer >= 0"),
+        ({"system_template": "no placeholder"}, "system_template=no placeholder: must contain"),
+        ({"data_path": " "}, "data_path= : expected a non-empty string"),
     ],
 )
 def test_bad_env_settings(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -234,10 +235,10 @@ def test_bad_env_settings(tmp_path: Path, kwargs: dict, message: str) -> None:
 
 def test_bad_target_settings() -> None:
     client = LLMClient(backend=OfflineTarget(), ledger=Ledger())
-    with pytest.raises(ConfigError, match="target.workers"):
-        TargetModel(client=client, model="m", workers=0)
-    with pytest.raises(ConfigError, match="target.max_tokens"):
-        TargetModel(client=client, model="m", max_tokens=0)
+    with pytest.raises(ConfigError, match="workers=0: expected an integer >= 1"):
+        TargetModel(client=client, name="m", workers=0)
+    with pytest.raises(ConfigError, match="max_tokens=0: expected an integer >= 1"):
+        TargetModel(client=client, name="m", max_tokens=0)
 
 
 # --------------------------------------------------------------------------- prompts
@@ -454,7 +455,7 @@ def test_all_calls_failing_raises(tmp_path: Path) -> None:
 def test_budget_exhausted_stops_the_rollout(tmp_path: Path) -> None:
     env = make_env(tmp_path, n=4)
     out = tmp_path / "r"
-    ledger = Ledger(max_calls=2)
+    ledger = Ledger(budget=Budget(max_calls=2))
     with pytest.raises(BudgetExhausted):
         env.rollout(
             env.tasks(), skill="", out_dir=out, target=target_for(OfflineTarget(), 1, ledger)

@@ -104,7 +104,7 @@ def test_a_selection_with_no_valid_index_falls_back_to_the_first_items(reply):
     assert outcome.status == "fallback"
     assert outcome.items == ITEMS[:3] and outcome.selected_indices == [0, 1, 2]
     assert "selected no valid index" in outcome.error
-    assert outcome.document(PATCH)["error"] == outcome.error
+    assert outcome.to_json(PATCH)["error"] == outcome.error
 
 
 def test_unparseable_replies_are_retried_then_fall_back():

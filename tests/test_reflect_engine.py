@@ -7,29 +7,36 @@ import json
 import pytest
 
 from skillopt.base.errors import ConfigError
+from skillopt.base.modes import mode_spec
 from skillopt.base.resources import prompts_dir
 from skillopt.base.rollout import load_rollout
-from skillopt.engine.output import summarize, write_outputs
+from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
+from skillopt.engine.reflect import run_reflect
+from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.llm import CallCache, Ledger, LLMClient, Price
+from skillopt.llm.ledger import Budget
 from skillopt.sim.optimizer import OfflineOptimizer
 from tests.conftest import scored_rows
 
 SKILL = "# QA skill\n\n## Answer format\n- Answer briefly.\n"
 PROMPTS = PromptLibrary(builtin_dir=prompts_dir())
-REQUESTS = RequestSettings(model="offline-stand-in")
+REQUESTS = RequestSettings(name="offline-stand-in")
 
 
-def reflect(rollout, *, client=None, **settings):
+def reflect(rollout, *, client=None, out_dir=None, **settings):
     client = client or LLMClient(backend=OfflineOptimizer(), ledger=Ledger())
+    settings = ReflectSettings(**settings)
     return run_reflect(
         rollout=rollout,
         skill=SKILL,
-        settings=ReflectSettings(**settings),
+        settings=settings,
         requests=REQUESTS,
         prompts=PROMPTS,
         client=client,
+        observer=None
+        if out_dir is None
+        else OutputWriter(out_dir, spec=mode_spec(settings.update_mode)),
     )
 
 
@@ -55,14 +62,14 @@ def test_every_mode_yields_valid_items_within_budget(make_rollout, mode):
         document = result.patch_document(outcome.spec)
         assert document["patch"][outcome.spec.key] == result.items
         assert document["ids"] == list(result.minibatch.ids)
-    assert outcome.llm["calls"] == 5
+    assert outcome.llm.calls == 5
     if mode != "full_rewrite_minibatch":
         assert sum(r.truncated for r in outcome.results) > 0  # the budget really cut something
 
 
 def test_aliases_are_normalised_and_unknown_modes_refused(make_rollout):
     assert ReflectSettings(update_mode="suggestions").update_mode == "rewrite_from_suggestions"
-    with pytest.raises(ConfigError, match="valid modes"):
+    with pytest.raises(ConfigError, match="update_mode=gradient: expected one of patch"):
         ReflectSettings(update_mode="gradient")
     with pytest.raises(ConfigError, match="workers"):
         ReflectSettings(workers=0)
@@ -83,7 +90,7 @@ def test_skipped_conversations_are_left_out_and_an_all_skipped_minibatch_makes_n
     rollout = load_rollout(root)
     outcome = reflect(rollout, minibatch_size=2, seed=None)
     assert [r.status for r in outcome.results] == ["empty", "empty"]
-    assert outcome.llm["calls"] == 0
+    assert outcome.llm.calls == 0
     root = make_rollout(scored_rows(3, 0), conversations={"f001": None})
     outcome = reflect(load_rollout(root), minibatch_size=3, seed=None)
     (result,) = outcome.results
@@ -94,7 +101,7 @@ def test_skipped_conversations_are_left_out_and_an_all_skipped_minibatch_makes_n
 
 def test_call_budget_fails_the_remaining_minibatches_with_reason_budget(make_rollout):
     rollout = load_rollout(make_rollout(scored_rows(6, 0)))
-    client = LLMClient(backend=OfflineOptimizer(), ledger=Ledger(max_calls=2))
+    client = LLMClient(backend=OfflineOptimizer(), ledger=Ledger(budget=Budget(max_calls=2)))
     outcome = reflect(rollout, client=client, minibatch_size=1, workers=1, seed=None)
     statuses = [(r.status, r.failure_reason) for r in outcome.results]
     assert statuses == [("ok", None)] * 2 + [("failed", "budget")] * 4
@@ -104,7 +111,7 @@ def test_call_budget_fails_the_remaining_minibatches_with_reason_budget(make_rol
 
 def test_cost_budget_stops_new_calls(make_rollout):
     rollout = load_rollout(make_rollout(scored_rows(5, 0)))
-    ledger = Ledger(price=Price(input_per_mtok=1000.0), max_cost_usd=0.01)
+    ledger = Ledger(price=Price(input_per_mtok=1000.0), budget=Budget(max_cost_usd=0.01))
     outcome = reflect(
         rollout,
         client=LLMClient(backend=OfflineOptimizer(), ledger=ledger),
@@ -125,18 +132,19 @@ def test_dry_run_builds_requests_and_calls_nothing(make_rollout, tmp_path):
         requests=REQUESTS,
         prompts=PROMPTS,
         client=None,
+        observer=OutputWriter(tmp_path, spec=mode_spec("patch")),
+        price=Price(input_per_mtok=2.0),
     )
     assert [r.status for r in outcome.results] == ["dry_run"] * 3
     assert all(
         r.estimated_prompt_tokens == -(-(len(r.system) + len(r.user)) // 4) for r in outcome.results
     )
-    summary = summarize(outcome, price=Price(input_per_mtok=2.0))
     tokens = sum(r.estimated_prompt_tokens for r in outcome.results)
-    assert summary["dry_run_estimate"]["prompt_tokens"] == tokens
-    assert summary["dry_run_estimate"]["input_cost_usd"] == pytest.approx(
-        tokens * 2.0 / 1e6, abs=1e-6
-    )
-    write_outputs(outcome, tmp_path, summary=summary)
+    estimate = outcome.summary.dry_run_estimate
+    assert estimate is not None and estimate.prompt_tokens == tokens
+    assert estimate.input_cost_usd == pytest.approx(tokens * 2.0 / 1e6, abs=1e-6)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["dry_run_estimate"]["prompt_tokens"] == tokens
     assert sorted(p.name for p in (tmp_path / "prompts").glob("*.md")) == [
         "minibatch_fail_000.md",
         "minibatch_fail_001.md",
@@ -164,25 +172,21 @@ def test_cache_makes_a_rerun_free_and_a_new_plan_misses(make_rollout, tmp_path):
         return reflect(rollout, client=client, minibatch_size=size)
 
     first = run(4)
-    assert first.llm["calls"] == 3 and first.llm["cache_hits"] == 0
+    assert first.llm.calls == 3 and first.llm.cache_hits == 0
     again = run(4)
-    assert again.llm["calls"] == 0 and again.llm["cache_hits"] == 3
+    assert again.llm.calls == 0 and again.llm.cache_hits == 3
     assert all(r.resumed for r in again.results)
     assert [r.items for r in again.results] == [r.items for r in first.results]
     other = run(3)
-    assert (
-        other.llm["calls"] == 5 and other.llm["cache_hits"] == 0
-    )  # 3 failure + 2 success minibatches
+    assert other.llm.calls == 5 and other.llm.cache_hits == 0  # 3 failure + 2 success minibatches
     assert len(list((tmp_path / "llm_calls").glob("*.json"))) == 8
 
 
 def test_write_outputs_removes_stale_patches(make_rollout, tmp_path):
     rollout = load_rollout(make_rollout(scored_rows(8, 0)))
-    small = reflect(rollout, minibatch_size=2)
-    write_outputs(small, tmp_path, summary=summarize(small, price=Price()))
+    reflect(rollout, minibatch_size=2, out_dir=tmp_path)
     assert len(list((tmp_path / "patches").glob("*.json"))) == 4
-    big = reflect(rollout, minibatch_size=8)
-    write_outputs(big, tmp_path, summary=summarize(big, price=Price()))
+    reflect(rollout, minibatch_size=8, out_dir=tmp_path)
     assert [p.name for p in (tmp_path / "patches").glob("*.json")] == ["minibatch_fail_000.json"]
     assert [p.name for p in (tmp_path / "trajectories").glob("*.md")] == ["minibatch_fail_000.md"]
     patch = json.loads((tmp_path / "patches" / "minibatch_fail_000.json").read_text())

@@ -9,10 +9,11 @@ import pytest
 from skillopt.base.resources import prompts_dir
 from skillopt.base.rollout import load_rollout
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
+from skillopt.engine.reflect import run_reflect
+from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.llm import Ledger, LLMClient
 from skillopt.llm.openai_backend import OpenAIBackend
-from skillopt.testing.openai_server import ChatServer, Reply, scripted
+from skillopt.testing import ChatServer, Reply, scripted
 from tests.conftest import scored_rows
 
 KEY_ENV = "SKILLOPT_HTTP_TEST_KEY"
@@ -39,7 +40,7 @@ def reflect_over_http(server, rollout, *, parse_retries=2, json_schema=False):
         rollout=rollout,
         skill="# Skill\n",
         settings=ReflectSettings(minibatch_size=8),
-        requests=RequestSettings(model="m", parse_retries=parse_retries, json_schema=json_schema),
+        requests=RequestSettings(name="m", parse_retries=parse_retries, json_schema=json_schema),
         prompts=PromptLibrary(builtin_dir=prompts_dir()),
         client=client,
     )

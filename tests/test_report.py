@@ -1,7 +1,7 @@
 """`skillopt-report` end to end: real sweeps in SQLite stores, reports checked against MLflow.
 
 Two sweeps per module (fixtures): four good jobs (minibatch size x update mode), and a sweep
-whose second job fails (missing rollout dir) for the gaps and bad-input tests.
+whose second job fails (an unreadable rollout) for the gaps and bad-input tests.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import mlflow
 import pytest
 
 from skillopt.cli.report import main
-from skillopt.report.records import PatchFile
 from skillopt.report.replay import compare_patches
 from skillopt.report.reproduce import replay_overrides
+from skillopt.tracking.records import PatchFile
 from tests.cli_helpers import REPO, run_sweep, sweep_parent
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -93,10 +93,13 @@ def sweep_report(sweep, compared) -> Path:
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory) -> Path:
-    """A sweep whose job 1 fails before any metric is logged, plus an empty sweep parent."""
+    """A sweep whose job 1 fails before any metric is logged (its results.jsonl cannot be
+    read), plus an empty sweep parent."""
     cwd = tmp_path_factory.mktemp("report-failing")
     skill = REPO / "skillopt" / "examples" / "qa" / "skill.md"
     rollout = REPO / "skillopt" / "examples" / "qa" / "rollout"
+    (cwd / "missing").mkdir()
+    (cwd / "missing" / "results.jsonl").write_text("{not json\n")
     run = run_sweep(
         cwd,
         "tracking=local",
@@ -475,7 +478,7 @@ def test_failed_job_is_marked_as_a_gap(failing, tmp_path):
     failed = rows[1]
     assert all(failed[k] is None for k in ["payload.items", "tokens", "llm.cost_usd"])
     (note,) = data["table"]["notes"]
-    assert "ended FAILED" in note and "rollout directory not found" in note
+    assert "ended FAILED" in note and "results.jsonl:1: not valid JSON" in note
     assert "logged no metrics" in note
     markdown = (tmp_path / "r" / "report.md").read_text()
     header, _, line = md_table(markdown)
@@ -492,7 +495,7 @@ def test_failed_job_is_marked_as_a_gap(failing, tmp_path):
 
 
 def test_experiment_and_run_id_inputs(failing, tmp_path):
-    assert report(failing, tmp_path / "exp") == 0  # default: the whole experiment
+    assert report(failing, tmp_path / "exp", "--experiment", EXPERIMENT) == 0
     data = json.loads((tmp_path / "exp" / "report.json").read_text())
     assert data["source"]["kind"] == "experiment"
     jobs = [r for r in data["runs"] if r["job_num"] is not None]  # (replays have none)
@@ -514,6 +517,9 @@ def test_experiment_and_run_id_inputs(failing, tmp_path):
         (["--runs", "0" * 32], f"no run '{'0' * 32}' in sqlite:///"),
         (["--sweep", "sweep", "--compare", "zzz", "zzz"], "--compare: no run 'zzz'"),
         (["--items", "-1"], "--items must be 0 or more"),
+        # No arguments: the most recent sweep or run, leaving out the replays --verify-replay
+        # made; here that is the empty sweep, made last.
+        ([], "the most recent sweep of the store cannot be read: sweep 'empty' in experiment"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(failing, tmp_path, capsys, args, message):
@@ -585,3 +591,4 @@ def test_help_says_what_the_report_holds(capsys):
     for option in ["--sweep", "--runs", "--experiment", "--compare", "--verify-replay", "--items"]:
         assert option in text
     assert "report.html" in text and "exit status" in text
+    assert "with no arguments the most recent sweep or run" in " ".join(text.split())

@@ -114,7 +114,7 @@ def test_the_rewritten_skill_is_normalised_and_described():
     assert outcome.new_skill == f"# Skill v2\n\n- Dates as YYYY-MM-DD.\n\n{SLOW}\n\n{APPENDIX}\n"
     assert outcome.change_summary == ["dates", "names"]
     assert outcome.reasoning == "added two rules"
-    assert outcome.document()["new_skill"] == outcome.new_skill
+    assert outcome.to_json()["new_skill"] == outcome.new_skill
     request = backend.requests[0]
     assert request.reply_format == "rewrite_skill" and request.max_tokens == 4321
     assert request.messages[0]["content"] == make_asker([])[0].prompts.get("rewrite_skill").text

@@ -72,7 +72,7 @@ def test_unknown_kind_lists_the_valid_kinds():
     with pytest.raises(ConfigError) as info:
         make_schedule("step", max_budget=4, min_budget=2, total_steps=4)
     message = str(info.value)
-    assert "'step'" in message
+    assert message.startswith("schedule=step: expected one of")
     for kind in ("constant", "linear", "cosine"):
         assert kind in message
 
@@ -80,11 +80,11 @@ def test_unknown_kind_lists_the_valid_kinds():
 @pytest.mark.parametrize(
     ("hi", "lo", "total", "match"),
     [
-        (2, 4, 4, "min_edit_budget .*<="),
-        (4, -1, 4, "min_edit_budget must be >= 0"),
-        (-1, -2, 4, "edit_budget must be >= 0"),
-        (4, 2, -3, "total_steps must be >= 0"),
-        (4.5, 2, 4, "edit_budget must be an integer"),
+        (2, 4, 4, "min_edit_budget=4: expected an integer >= 0 and <= 2"),
+        (4, -1, 4, "min_edit_budget=-1: expected an integer >= 0"),
+        (-1, -2, 4, "edit_budget=-1: expected an integer >= 0"),
+        (4, 2, -3, "total_steps=-3: expected an integer >= 0"),
+        (4.5, 2, 4, "edit_budget=4.5: expected an integer"),
     ],
 )
 def test_bad_bounds_are_config_errors(hi, lo, total, match):

@@ -52,7 +52,7 @@ def rules_of(task: Task) -> tuple[str, ...]:
 
 
 def rollout(env: QAEnvironment, tasks, skill: str, out: Path) -> list[dict]:
-    target = TargetModel(client=LLMClient(backend=OfflineTarget(), ledger=Ledger()), model="sim")
+    target = TargetModel(client=LLMClient(backend=OfflineTarget(), ledger=Ledger()), name="sim")
     return env.rollout(tasks, skill=skill, out_dir=out, target=target)
 
 

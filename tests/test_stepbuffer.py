@@ -19,9 +19,11 @@ ROWS = [
     {"id": "qa-002", "hard": 0, "soft": 0.67, "fail_reason": "missing_unit: predicted '42'"},
     {"id": "qa-003", "hard": 0, "soft": 0.0, "fail_reason": "wrong_entity: said 'Costa'"},
     {"id": "qa-004", "hard": 0, "soft": 0.5, "fail_reason": "missing_unit: predicted '7'"},
-    {"id": "qa-005", "hard": 0.5, "soft": 0.5, "fail_reason": "partial_list"},
+    {"id": "qa-005", "hard": 0, "soft": 0.5, "fail_reason": "partial_list"},
     {"id": "qa-006", "hard": 0, "soft": 0.0},
     {"id": "qa-007", "hard": 0, "soft": 0.1, "fail_reason": "wrong_entity: said 'Hale'"},
+    # partly correct: a success by the one failure rule (SkillOpt's), whatever its reason says
+    {"id": "qa-008", "hard": 0.5, "soft": 0.5, "fail_reason": "partial_credit: half right"},
 ]
 
 SUMMARIES = [
@@ -46,7 +48,7 @@ def test_failures_are_grouped_by_reason_prefix_and_sorted():
     assert [(p.pattern, p.count, p.task_ids) for p in patterns] == [
         ("missing_unit", 2, ("qa-002", "qa-004")),
         ("wrong_entity", 2, ("qa-003", "qa-007")),
-        ("partial_list", 1, ("qa-005",)),  # hard 0.5 < 1.0 counts as failed
+        ("partial_list", 1, ("qa-005",)),
         ("unknown", 1, ("qa-006",)),
     ]
     assert all(p.analyst_notes == () for p in patterns)
@@ -92,7 +94,7 @@ def test_build_entry_counts_and_keeps_rejected_items_on_reject():
         rejected_items=EDITS,
         mode=UpdateMode.PATCH,
     )
-    assert (entry.step, entry.n_total, entry.n_fail) == (3, 7, 6)
+    assert (entry.step, entry.n_total, entry.n_fail) == (3, 8, 6)  # qa-008 (0.5) passed
     assert entry.rejected_items == (
         {"op": "append", "content": "- Always keep the unit.", "target": ""},
         {"op": "replace", "content": 'Say "no"\nthen stop.', "target": "- Do not round."},
@@ -123,7 +125,7 @@ def test_entry_round_trips_through_json():
         rejected_items=EDITS,
         mode=UpdateMode.PATCH,
     )
-    restored = StepEntry.from_dict(json.loads(json.dumps(entry.to_dict())))
+    restored = StepEntry.from_json(json.loads(json.dumps(entry.to_json())))
     assert restored == entry
     assert restored.score_before == 0.0
     assert isinstance(restored.failure_patterns[0], FailurePattern)
@@ -158,7 +160,7 @@ def test_render_patch_buffer():
     assert "rejected" in lines[0] and "edits" in lines[0]
     assert "### Step 1 — ACCEPT (7/7 failed)" in lines
     assert '  - "timeout" (×7, tasks: t0, t1, t2, t3, t4, …)' in lines
-    assert "### Step 2 — REJECT (6/7 failed)" in lines
+    assert "### Step 2 — REJECT (6/8 failed)" in lines
     assert '  - "wrong_entity" (×2, tasks: qa-003, qa-007)' in lines
     assert "    analyst: Entity confusion: picks the wrong person" in lines
     assert "  Rejected edits (score 0.5000 → 0.3750):" in lines

@@ -17,7 +17,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from skillopt.testing.openai_server import ChatServer, offline_responder
+from skillopt.testing import ChatServer, offline_responder
 from tests.cli_helpers import (
     CURATED_PARAMS,
     REPO,
@@ -233,12 +233,15 @@ def test_submitit_local_sweep_links_children_to_the_parent(tmp_path):
 
 def test_a_failing_job_fails_its_run_and_the_sweep_goes_on(tmp_path, example_rollout):
     skill = REPO / "skillopt" / "examples" / "qa" / "skill.md"
+    broken = tmp_path / "missing"  # a rollout whose results.jsonl cannot be read: the job fails
+    broken.mkdir()
+    (broken / "results.jsonl").write_text("{not json\n")
     run = run_sweep(
         tmp_path,
         "tracking=local",
         "data=custom",
         f"data.skill_path={skill}",
-        f"data.rollout_dir={example_rollout},{tmp_path / 'missing'}",
+        f"data.rollout_dir={example_rollout},{broken}",
         "reflect.seed=1,2",
     )
     assert run.returncode != 0  # Hydra reports the failed job after the sweep
@@ -253,7 +256,7 @@ def test_a_failing_job_fails_its_run_and_the_sweep_goes_on(tmp_path, example_rol
         (True, "FAILED"),
     ]
     failed = [c for c in children if c.info.status == "FAILED"]
-    assert all("rollout directory not found" in c.data.tags["skillopt.error"] for c in failed)
+    assert all("results.jsonl:1: not valid JSON" in c.data.tags["skillopt.error"] for c in failed)
     assert parent.info.status == "FINISHED"
     assert (
         parent.data.tags["skillopt.failed_jobs"] == "2"
@@ -336,12 +339,18 @@ def test_secrets_never_reach_the_store_artifacts_outputs_or_logs(tmp_path):
             "model=openai",
             f"model.base_url={server.base_url}",
             "model.json_schema=true",
-            f"+model.api_key={canary2}",
             env={"OPENAI_API_KEY": canary},
         )
         assert run.returncode == 0, run.output
         assert server.requests[0].headers["authorization"] == f"Bearer {canary}"
-    assert canary not in run.output and canary2 not in run.output
+        # a key given on the command line is refused, and its value is not repeated
+        refused = run_reflect(
+            tmp_path, "tracking=local", f"+model.api_key={canary2}", out="refused"
+        )
+        assert refused.returncode == 1 and refused.output.count("\n") == 1, refused.output
+        assert "model.api_key=***redacted***: no such key" in refused.output
+        assert not refused.out_dir.exists()
+    assert canary not in run.output and canary2 not in refused.output
     scanned = 0
     for root in [tmp_path / "mlflow.db", tmp_path / "mlruns", run.out_dir]:
         paths = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
@@ -350,8 +359,6 @@ def test_secrets_never_reach_the_store_artifacts_outputs_or_logs(tmp_path):
             assert canary.encode() not in data and canary2.encode() not in data, path
             scanned += 1
     assert scanned > 20
-    overrides = (run.out_dir / ".hydra" / "overrides.yaml").read_text()
-    assert "model.api_key=***redacted***" in overrides
 
 
 @pytest.mark.slow

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
-
+from skillopt.tracking.names import Param
 from skillopt.tracking.params import (
-    CURATED_PARAMS,
-    PARAM_MAX_CHARS,
     REDACTED,
     is_secret_key,
     job_params,
@@ -46,7 +43,7 @@ def test_redact_reaches_nested_values_and_override_strings():
             "job": {"override_dirname": "model.api_key=sk-3,reflect.seed=1"},
         },
     }
-    out = redact(OmegaConf.create(cfg))
+    out = redact(cfg)
     assert out["model"] == {"api_key": REDACTED, "api_key_env": "OPENAI_API_KEY", "max_tokens": 5}
     assert out["hydra"]["overrides"]["task"] == [
         f"model.api_key={REDACTED}",
@@ -87,9 +84,9 @@ def _cfg(**reflect):
         },
         "data": {"rollout_dir": "r", "skill_path": "s.md"},
         "prompts": {"dirs": ["a", "b"]},
-        "context": {"meta_skill": "x" * (PARAM_MAX_CHARS + 1)},
+        "context": {"meta_skill": "x" * (Param.MAX_CHARS + 1)},
     }
-    return OmegaConf.create(base)
+    return base
 
 
 def test_curated_params_plus_overridden_keys():
@@ -105,7 +102,7 @@ def test_curated_params_plus_overridden_keys():
             "hydra.run.dir=out",
         ],
     )
-    assert set(CURATED_PARAMS) <= set(params)
+    assert set(Param.REFLECT) <= set(params)
     assert params["reflect.update_mode"] == "rewrite_from_suggestions"  # canonical name
     assert params["reflect.failure_seed"] == "42" and params["reflect.success_seed"] == "43"
     assert params["model"] == "openai"  # a group choice: the option's name
@@ -116,4 +113,4 @@ def test_curated_params_plus_overridden_keys():
         "prompts.dirs",
         "context.meta_skill",
     }  # a list, and a value over 6000 chars
-    assert all(len(v) <= PARAM_MAX_CHARS for v in params.values())
+    assert all(len(v) <= Param.MAX_CHARS for v in params.values())

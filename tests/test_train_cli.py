@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skillopt.engine.train.schedule import make_schedule
-from skillopt.testing.openai_server import ChatServer, simulation_responder, template_of
+from skillopt.testing import ChatServer, simulation_responder, template_of
 from tests.cli_helpers import all_runs, run_reflect
 
 TRAIN_PARAMS = (
@@ -253,7 +253,7 @@ def test_a_custom_environment_plugs_in_through_target(tmp_path):
     ("overrides", "message"),
     [
         (("env=qa",), "env.data_path is required but not set"),
-        (("train.merge_batch_size=1",), "train.merge_batch_size must be >= 2"),
+        (("train.merge_batch_size=1",), "train.merge_batch_size=1: expected an integer >= 2"),
         (("gate.metric=f2",), "gate.metric"),
         (("train.schedule=step",), "train.schedule"),
         (("env.data_path=/nonexistent/qa.jsonl",), "/nonexistent/qa.jsonl"),
@@ -336,7 +336,7 @@ def test_help_explains_the_job_and_lists_the_groups(tmp_path):
 
 @pytest.mark.slow
 def test_a_dead_target_endpoint_fails_the_job_with_its_error(tmp_path):
-    from skillopt.testing.openai_server import Reply
+    from skillopt.testing import Reply
 
     simulate = simulation_responder()
 

@@ -11,6 +11,7 @@ import json
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,13 @@ from skillopt.base.skill import SLOW_UPDATE_END, SLOW_UPDATE_START, skill_hash
 from skillopt.engine.ask import Asker
 from skillopt.engine.environment import TargetModel
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.reflect import ReflectSettings, RequestSettings
+from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.engine.train import (
+    BaselineRecord,
+    EpochRecord,
     GateSettings,
     NullTrainObserver,
+    StepRecord,
     StepRunner,
     StopRequested,
     Trainer,
@@ -36,11 +40,10 @@ from skillopt.engine.train import (
 )
 from skillopt.engine.train.aggregate import MergeSettings
 from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
-from skillopt.engine.train.gate import GateMetric
 from skillopt.envs.qa import QAEnvironment
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
-from skillopt.llm.ledger import Ledger, Price
+from skillopt.llm.ledger import Ledger
 from skillopt.llm.types import ChatRequest, ChatResponse
 from skillopt.sim.optimizer import OfflineOptimizer
 from skillopt.sim.target import OfflineTarget
@@ -77,15 +80,15 @@ class Optimizer:
 
 class Recorder(NullTrainObserver):
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, Any]] = []
 
-    def on_baseline(self, record: dict[str, Any]) -> None:
+    def on_baseline(self, record: BaselineRecord) -> None:
         self.events.append(("baseline", record))
 
-    def on_step(self, record: dict[str, Any]) -> None:
+    def on_step(self, record: StepRecord) -> None:
         self.events.append(("step", record))
 
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, record: EpochRecord) -> None:
         self.events.append(("epoch", record))
 
     def kinds(self) -> list[str]:
@@ -114,17 +117,16 @@ def make_trainer(
         backend=OfflineTarget(), ledger=Ledger(), cache=CallCache(out / "llm_calls" / "target")
     )
     prompts = PromptLibrary(builtin_dir=prompts_dir())
-    requests = RequestSettings(model="offline-stand-in")
+    requests = RequestSettings(name="offline-stand-in")
     runner = StepRunner(
         env=env,
-        target=TargetModel(client=target, model="offline-target"),
+        target=TargetModel(client=target, name="offline-target"),
         optimizer=opt,
-        asker=Asker(client=opt, prompts=prompts, model=requests.model),
+        asker=Asker(client=opt, prompts=prompts, model=requests.name),
         prompts=prompts,
         reflect=ReflectSettings(minibatch_size=4, update_mode=mode),
         requests=requests,
         merge=MergeSettings(merge_batch_size=4),
-        price=Price(),
     )
     settings = {"epochs": 2, "batch_size": 8, "slow_update_samples": 12, **train}
     return Trainer(
@@ -164,8 +166,8 @@ def rows_score(results: Path) -> Score:
     return mean_score(rows)
 
 
-def without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in h.items() if k != "timing"} for h in history]
+def without_timing(history: list[StepRecord]) -> list[StepRecord]:
+    return [replace(h, timing={}) for h in history]
 
 
 # ------------------------------------------------------------------------ plan_epoch
@@ -204,13 +206,13 @@ def run3(tmp_path_factory):
 def test_the_run_completes_and_records_every_step(run3):
     trainer, summary, _ = run3
     history = trainer.history()
-    assert [h["step"] for h in history] == list(range(1, 10))
-    assert [h["epoch"] for h in history] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
-    assert summary["total_steps"] == 9 and summary["gate_metric"] == "mixed"
-    assert summary["best_selection_score"] > summary["baseline_selection_score"]
+    assert [h.step for h in history] == list(range(1, 10))
+    assert [h.epoch for h in history] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert summary.total_steps == 9 and summary.gate_metric == "mixed"
+    assert summary.best_selection_score > summary.baseline_selection_score
     state = TrainState.load(trainer.out_dir / "state.json")
     assert state.finished and state.last_completed_step == 9 and state.epochs_done == [1, 2, 3]
-    assert read_json(trainer.out_dir / "history.json") == state.history
+    assert read_json(trainer.out_dir / "history.json") == [r.to_json() for r in state.history]
 
 
 def test_the_step_buffer_reaches_the_next_steps_of_the_same_epoch_only(run3):
@@ -274,7 +276,7 @@ def test_the_slow_update_is_force_accepted_and_measured(run3, epoch):
         "soft": round(measured.soft, 6),
         "n": measured.n,
     }
-    gate_value = GateMetric(metric="mixed").value(measured)
+    gate_value = GateSettings(metric="mixed").value(measured)
     assert record["gate_score"] == pytest.approx(gate_value)
     assert record["current_score"] == pytest.approx(gate_value)  # not the stale step score
     candidate = (folder / "candidate_skill.md").read_text()
@@ -298,9 +300,9 @@ def test_the_selection_cache_holds_only_measured_scores(run3):
     for key in state.selection_cache:
         assert state.selection_cache.get(key) in measured  # never (gate value, 0.0)
     for h in trainer.history():
-        if "gate_score" in h:
-            score = state.selection_cache.get(h["candidate_hash"])
-            assert h["gate_score"] == pytest.approx(0.5 * score.hard + 0.5 * score.soft)
+        if h.gate_score is not None:
+            score = state.selection_cache.get(h.candidate_hash)
+            assert h.gate_score == pytest.approx(0.5 * score.hard + 0.5 * score.soft)
 
 
 def test_a_resumed_run_ends_exactly_like_the_uninterrupted_one(run3, tmp_path):
@@ -317,13 +319,13 @@ def test_a_resumed_run_ends_exactly_like_the_uninterrupted_one(run3, tmp_path):
     resumed = make_trainer(tmp_path, epochs=3, gate=gate, observer=recorder)
     again = resumed.run()
     assert "baseline" not in recorder.kinds()
-    assert [r["step"] for kind, r in recorder.events if kind == "step"] == list(range(2, 10))
+    assert [r.step for kind, r in recorder.events if kind == "step"] == list(range(2, 10))
     # step 2 ran in a new trainer, yet its analysts saw step 1 (SkillOpt lost the buffer)
     for prompt in analyst_prompts(resumed.out_dir, 2):
         assert has_heading(prompt, "## Previous Steps in This Epoch") and "### Step 1 — " in prompt
     assert without_timing(resumed.history()) == without_timing(uninterrupted.history())
     for key in ("best_selection_score", "best_step", "best_origin", "test", "accepts"):
-        assert again[key] == summary[key]
+        assert getattr(again, key) == getattr(summary, key)
     for name in ("best_skill.md", "final_skill.md"):
         assert (resumed.out_dir / name).read_text() == (uninterrupted.out_dir / name).read_text()
 
@@ -332,7 +334,7 @@ def test_a_resumed_run_ends_exactly_like_the_uninterrupted_one(run3, tmp_path):
 
 
 class StopAtBaseline(NullTrainObserver):
-    def on_baseline(self, record: dict[str, Any]) -> None:
+    def on_baseline(self, record: BaselineRecord) -> None:
         raise KeyboardInterrupt("stop right after the baseline")
 
 
@@ -347,8 +349,8 @@ def test_a_zero_baseline_survives_resume_and_is_not_measured_again(tmp_path):
     recorder = Recorder()
     summary = make_trainer(tmp_path, gate=gate, epochs=1, observer=recorder).run()
     assert recorder.kinds()[0] == "step"  # SkillOpt read 0.0 as "no score" and re-ran it
-    assert summary["baseline_selection_score"] == 0.0
-    assert summary["baseline_selection"]["n"] == 5
+    assert summary.baseline_selection_score == 0.0
+    assert summary.baseline_selection.n == 5
 
 
 def test_train_state_keeps_zero_scores_and_everything_else(tmp_path):
@@ -370,7 +372,7 @@ def test_train_state_keeps_zero_scores_and_everything_else(tmp_path):
     assert loaded.current_score == 0.0 and loaded.best_score == 0.0
     assert loaded.baseline == Score(hard=0.0, soft=0.0, n=3)
     assert loaded.selection_cache.get("h") == Score(hard=0.0, soft=0.25, n=3)
-    assert loaded.to_dict() == state.to_dict()
+    assert loaded.to_json() == state.to_json()
 
 
 @pytest.mark.parametrize(
@@ -434,7 +436,7 @@ def test_a_fingerprint_with_tuples_resumes(tmp_path):
     with pytest.raises(StopRequested):
         make_trainer(tmp_path, fingerprint=fingerprint, epochs=1, stop_after_step=1).run()
     summary = make_trainer(tmp_path, fingerprint=fingerprint, epochs=1).run()
-    assert summary["total_steps"] == 3
+    assert summary.total_steps == 3
 
 
 # ------------------------------------------------------------------ gate and skips
@@ -444,22 +446,22 @@ def test_without_the_gate_every_candidate_is_force_accepted(tmp_path):
     trainer = make_trainer(tmp_path, gate=GateSettings(enabled=False), eval_test=False)
     summary = trainer.run()
     history = trainer.history()
-    assert {h["action"] for h in history} == {"force_accept"}
+    assert {h.action for h in history} == {"force_accept"}
     run = trainer.out_dir
     for h in history:  # each candidate became the current skill, scored
-        candidate = (run / "steps" / f"step_{h['step']:04d}" / "candidate_skill.md").read_text()
-        version = (run / "skills" / f"skill_v{h['step']:04d}.md").read_text()
-        if h["step"] == 6:  # the epoch's last version also carries its slow update
+        candidate = (run / "steps" / f"step_{h.step:04d}" / "candidate_skill.md").read_text()
+        version = (run / "skills" / f"skill_v{h.step:04d}.md").read_text()
+        if h.step == 6:  # the epoch's last version also carries its slow update
             assert version.startswith(candidate.rstrip()) and SLOW_UPDATE_START in version
         else:
             assert version == candidate
-        assert h["current_score"] == h["gate_score"]
+        assert h.current_score == h.gate_score
     assert read_json(run / "slow_update" / "epoch_02" / "epoch_record.json")["action"] == (
         "force_accept"
     )
-    best = max([summary["baseline_selection_score"]] + [h["gate_score"] for h in history])
-    assert summary["best_selection_score"] == pytest.approx(best)
-    assert summary["rejects"] == 0 and summary["test"] == {}
+    best = max([summary.baseline_selection_score] + [h.gate_score for h in history])
+    assert summary.best_selection_score == pytest.approx(best)
+    assert summary.rejects == 0 and summary.test is None
 
 
 def test_a_gated_slow_update_must_beat_the_current_score(tmp_path):
@@ -469,7 +471,7 @@ def test_a_gated_slow_update_must_beat_the_current_score(tmp_path):
     record = read_json(run / "slow_update" / "epoch_02" / "epoch_record.json")
     step6 = trainer.history()[5]
     # by then the skill scores 1.0 on selection, so the block cannot strictly improve it
-    assert step6["current_score"] == 1.0 and record["gate_score"] == 1.0
+    assert step6.current_score == 1.0 and record["gate_score"] == 1.0
     assert record["action"] == "reject" and record["current_score"] == 1.0
     assert (run / "slow_update" / "epoch_02" / "selection_eval" / "results.jsonl").is_file()
     final = (run / "final_skill.md").read_text()
@@ -491,9 +493,9 @@ def test_a_step_without_patches_is_skipped_and_leaves_no_buffer_entry(tmp_path):
     seen: dict[int, list[str]] = {}
 
     class Flip(NullTrainObserver):
-        def on_step(self, record: dict[str, Any]) -> None:
-            seen[record["step"]] = [r.reply_format for r in optimizer.requests]
-            empty["value"] = record["step"] == 1  # step 2 gets no patches
+        def on_step(self, record: StepRecord) -> None:
+            seen[record.step] = [r.reply_format for r in optimizer.requests]
+            empty["value"] = record.step == 1  # step 2 gets no patches
 
     trainer = make_trainer(
         tmp_path, optimizer=optimizer, epochs=1, observer=Flip(), eval_test=False
@@ -502,9 +504,9 @@ def test_a_step_without_patches_is_skipped_and_leaves_no_buffer_entry(tmp_path):
     run = trainer.out_dir
     history = trainer.history()
     skipped = history[1]
-    assert skipped["action"] == "skip_no_patches" and skipped["n_patches"] == 0
-    assert "gate_score" not in skipped and "candidate_hash" not in skipped
-    assert {h["action"] for h in (history[0], history[2])} <= {
+    assert skipped.action == "skip_no_patches" and skipped.n_patches == 0
+    assert skipped.gate_score is None and skipped.candidate_hash is None
+    assert {h.action for h in (history[0], history[2])} <= {
         "accept",
         "accept_new_best",
         "reject",
@@ -521,7 +523,7 @@ def test_a_step_without_patches_is_skipped_and_leaves_no_buffer_entry(tmp_path):
         assert "### Step 1 — " in prompt and "### Step 2 — " not in prompt
     state = TrainState.load(run / "state.json")
     assert [e.step for e in state.step_buffer] == [1, 3]
-    assert trainer.run()["skips"] == 1  # a finished run resumes to the same summary
+    assert trainer.run().skips == 1  # a finished run resumes to the same summary
 
 
 # ------------------------------------------------------------------ rewrite modes
@@ -544,22 +546,20 @@ def test_the_rewrite_modes_complete_a_run_and_keep_the_slow_update_block(
     summary = trainer.run()
     run = trainer.out_dir
     history = trainer.history()
-    assert summary["total_steps"] == 9
-    gated = [h for h in history if "gate_score" in h]
-    assert gated, [h["action"] for h in history]
+    assert summary.total_steps == 9
+    gated = [h for h in history if h.gate_score is not None]
+    assert gated, [h.action for h in history]
     for h in gated:
-        assert (run / "steps" / f"step_{h['step']:04d}" / result_file).is_file()
+        assert (run / "steps" / f"step_{h.step:04d}" / result_file).is_file()
     if mode == "full_rewrite_minibatch":
-        assert all(h["edit_budget"] is None for h in history)
+        assert all(h.edit_budget is None for h in history)
         assert not any(r.reply_format.startswith("ranking") for r in optimizer.requests)
     else:
         assert any(r.reply_format == "rewrite_skill" for r in optimizer.requests)
     # the guidance written at the end of epoch 2 is in every epoch-3 candidate, once, verbatim
     guidance = read_json(run / "slow_update" / "epoch_02" / "slow_result.json")["content"]
     block = f"{SLOW_UPDATE_START}\n{guidance}\n{SLOW_UPDATE_END}"
-    candidates = [
-        run / "steps" / f"step_{h['step']:04d}" / "candidate_skill.md" for h in history[6:]
-    ]
+    candidates = [run / "steps" / f"step_{h.step:04d}" / "candidate_skill.md" for h in history[6:]]
     assert any(c.exists() for c in candidates)
     for candidate in filter(Path.exists, candidates):
         text = candidate.read_text()
@@ -664,4 +664,4 @@ def test_a_failed_epoch_call_gives_no_content_and_the_error(script, error):
         epoch=2,
     )
     assert proposal.content is None and proposal.error.startswith(error)
-    assert proposal.document()["error"] == proposal.error
+    assert proposal.to_json()["error"] == proposal.error

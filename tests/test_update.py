@@ -272,16 +272,16 @@ def test_bad_edits_are_reported_and_do_not_stop_the_rest():
     assert rows[2].status == "error" and "target must be a string" in rows[2].error
     assert rows[3].status == "applied_append" and rows[3].op == "append"
     assert result.skill.endswith("- Still applied.\n")
-    assert result.summary() == {"total": 4, "applied": 1, "skipped": 1, "errors": 2}
-    assert "error" not in rows[3].to_dict()
-    assert rows[0].to_dict()["error"] == rows[0].error
+    assert result.counts().to_json() == {"total": 4, "applied": 1, "skipped": 1, "errors": 2}
+    assert "error" not in rows[3].to_json()
+    assert rows[0].to_json()["error"] == rows[0].error
 
 
 def test_report_rows_are_cut_to_200_chars():
     long = "x" * 500
     result, row = one(SKILL, op="replace", target=long, content=" " + long + " ")
     assert row.status == "skipped_replace_target_not_found"
-    assert row.to_dict() == {
+    assert row.to_json() == {
         "index": 1,
         "op": "replace",
         "target": "x" * 200,
@@ -293,7 +293,7 @@ def test_report_rows_are_cut_to_200_chars():
 def test_no_edits_means_no_change():
     result = apply_edits(SKILL, [])
     assert result.skill == SKILL and not result.changed
-    assert result.summary() == {"total": 0, "applied": 0, "skipped": 0, "errors": 0}
+    assert result.counts().to_json() == {"total": 0, "applied": 0, "skipped": 0, "errors": 0}
 
 
 def test_replacing_text_by_itself_is_applied_but_unchanged():

@@ -21,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from skillopt.base.errors import ConfigError, ReplyError
+from skillopt.base.checks import choice
+from skillopt.base.errors import ReplyError
 
 
 class UpdateMode(str, Enum):
@@ -43,21 +44,13 @@ ALIASES: dict[str, UpdateMode] = {
 }
 
 
-def normalize_update_mode(value: str | UpdateMode) -> UpdateMode:
-    """Canonical mode for a name or SkillOpt alias; an unknown name is a ConfigError (SkillOpt silently used patch)."""
+def normalize_update_mode(value: str | UpdateMode, field: str = "update_mode") -> UpdateMode:
+    """Canonical mode for a name or SkillOpt alias; an unknown name is an error naming the valid
+    ones (SkillOpt silently used patch)."""
     if isinstance(value, UpdateMode):
         return value
-    key = str(value).strip().lower()
-    for mode in UpdateMode:
-        if key == mode.value:
-            return mode
-    if key in ALIASES:
-        return ALIASES[key]
-    valid = ", ".join(m.value for m in UpdateMode)
-    aliases = ", ".join(f"{a}->{m.value}" for a, m in ALIASES.items())
-    raise ConfigError(
-        f"unknown reflect.update_mode {value!r}; valid modes: {valid} (aliases: {aliases})"
-    )
+    aliases = {alias: mode.value for alias, mode in ALIASES.items()}
+    return UpdateMode(choice(field, value, [m.value for m in UpdateMode], aliases))
 
 
 class _Item(BaseModel):

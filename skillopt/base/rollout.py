@@ -14,10 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from skillopt.base.errors import RolloutError
+from skillopt.base.scores import is_failure
 
 BadRecordPolicy = Literal["error", "skip"]
 
-FAILURE_EPSILON = 1e-9
 OPTIONAL_PROMPT_FILES = (
     "target_system_prompt",
     "target_user_prompt",
@@ -60,8 +60,8 @@ class TrajectoryRecord(BaseModel):
 
     @property
     def is_failure(self) -> bool:
-        """Failure = `hard` falsy or below 1e-9; everything else is a success (the two never overlap)."""
-        return not self.hard or self.hard < FAILURE_EPSILON
+        """The one failure rule (`skillopt.base.scores.is_failure`); every other record succeeded."""
+        return is_failure(self.hard)
 
     def field(self, name: str) -> Any:
         """A declared field or an extra, None when absent."""

@@ -40,11 +40,15 @@ class Score:
     soft: float
     n: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def rounded(self, digits: int = 6) -> Score:
+        """The score as records keep it (what a JSON round trip of a record gives back)."""
+        return Score(hard=round(self.hard, digits), soft=round(self.soft, digits), n=self.n)
+
+    def to_json(self) -> dict[str, Any]:
         return {"hard": self.hard, "soft": self.soft, "n": self.n}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Score:
+    def from_json(cls, data: Mapping[str, Any]) -> Score:
         return cls(hard=float(data["hard"]), soft=float(data["soft"]), n=int(data.get("n", 0)))
 
 

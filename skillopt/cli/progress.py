@@ -1,26 +1,28 @@
-"""What a job tells its user: a tqdm bar over minibatches (quiet when not a TTY), failures as they
-happen, and a short summary at the end."""
+"""What a job tells its user: a tqdm bar (quiet when not a TTY), failures as they happen, and a
+short summary at the end. Both are engine observers; they read typed events only."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from skillopt.engine.minibatch import Minibatch
-from skillopt.engine.outcome import MinibatchResult, NullObserver, ReflectOutcome
-from skillopt.engine.train import NullTrainObserver
+from skillopt.engine.outcome import MinibatchResult, NullObserver
+from skillopt.engine.summary import ReflectSummary
+from skillopt.engine.train import NullTrainObserver, StepRecord, TrainOutcome, TrainPlan
 
 log = logging.getLogger("skillopt.reflect")
 
 
 class ProgressBar(NullObserver):
-    """A ReflectObserver: one tick per finished minibatch; failures are logged as they happen."""
+    """One tick per finished minibatch; failures are logged as they happen; the end-of-run
+    summary (counts, usage, cost, each failed minibatch) is logged when the run finishes."""
 
-    def __init__(self) -> None:
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
         self._bar: tqdm | None = None
 
     def on_start(self, plan: list[Minibatch]) -> None:
@@ -35,72 +37,90 @@ class ProgressBar(NullObserver):
             self._bar.update(1)
             self._bar.set_postfix_str(f"{result.name} {result.status}", refresh=False)
 
+    def on_finish(self, summary: ReflectSummary) -> None:
+        self.close()
+        est = summary.dry_run_estimate
+        if est is not None:
+            log.info(
+                "dry run: %d requests written, ~%d prompt tokens, ~$%.4f input cost; "
+                "nothing was called -> %s",
+                est.requests,
+                est.prompt_tokens,
+                est.input_cost_usd,
+                self.out_dir,
+            )
+            return
+        mb, payload, llm = summary.minibatches, summary.payload, summary.llm
+        log.info(
+            "done: %d minibatches (%d ok, %d failed, %d empty, %d resumed), %d %s kept "
+            "(%d dropped, %d over budget, %d repaired replies); %d calls, %d cache hits, "
+            "%d+%d tokens, $%.4f; %.2fs -> %s",
+            mb.total,
+            mb.ok,
+            mb.failed,
+            mb.empty,
+            mb.resumed,
+            payload.items,
+            payload.key,
+            payload.dropped,
+            payload.truncated_by_budget,
+            payload.repaired_replies,
+            llm.calls,
+            llm.cache_hits,
+            llm.prompt_tokens,
+            llm.completion_tokens,
+            llm.cost_usd,
+            summary.wall_s,
+            self.out_dir,
+        )
+        for failed in summary.failed_minibatches:
+            log.warning("failed: %s (%s) %s", failed.minibatch, failed.reason, failed.error)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def log_outcome(outcome: ReflectOutcome, summary: dict[str, Any], out_dir: Path) -> None:
-    """The end-of-run summary: one line of counts, usage and cost, then each failed minibatch."""
-    mb = summary["minibatches"]
-    payload = summary["payload"]
-    if outcome.dry_run:
-        est = summary["dry_run_estimate"]
-        log.info(
-            "dry run: %d requests written, ~%d prompt tokens, ~$%.4f input cost; nothing was called -> %s",
-            est["requests"],
-            est["prompt_tokens"],
-            est["input_cost_usd"],
-            out_dir,
-        )
-        return
-    llm = summary["llm"]
-    log.info(
-        "done: %d minibatches (%d ok, %d failed, %d empty, %d resumed), %d %s kept "
-        "(%d dropped, %d over budget); %d calls, %d cache hits, %d+%d tokens, $%.4f; %.2fs -> %s",
-        mb["total"],
-        mb["ok"],
-        mb["failed"],
-        mb["empty"],
-        mb["resumed"],
-        payload["items"],
-        outcome.spec.plural,
-        payload["dropped"],
-        payload["truncated_by_budget"],
-        llm["calls"],
-        llm["cache_hits"],
-        llm["prompt_tokens"],
-        llm["completion_tokens"],
-        llm["cost_usd"],
-        outcome.wall_s,
-        out_dir,
-    )
-    for failed in summary["failed_minibatches"]:
-        log.warning("failed: %s (%s) %s", failed["minibatch"], failed["reason"], failed["error"])
+            self._bar = None
 
 
 class TrainProgress(NullTrainObserver):
-    """A TrainObserver: a tqdm bar over the run's steps (quiet when not a TTY)."""
+    """A tqdm bar over the run's steps, and the end-of-run line."""
 
-    def __init__(self) -> None:
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
         self._bar: tqdm | None = None
 
-    def on_start(self, plan: dict[str, Any]) -> None:
+    def on_start(self, plan: TrainPlan) -> None:
         self._bar = tqdm(
-            total=plan["total_steps"],
-            initial=plan["resume_after"],
+            total=plan.total_steps,
+            initial=plan.resume_after,
             unit="step",
             desc="train",
             disable=not sys.stderr.isatty(),
         )
 
-    def on_step(self, record: dict[str, Any]) -> None:
+    def on_step(self, record: StepRecord) -> None:
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix_str(
-                f"{record['action']} best={record['best_score']:.3f}", refresh=False
+                f"{record.action} best={record.best_score:.3f}", refresh=False
             )
+
+    def on_finish(self, outcome: TrainOutcome) -> None:
+        self.close()
+        logging.getLogger("skillopt.train").info(
+            "done: selection %s %.4f -> best %.4f (step %d); %d accepted, %d rejected, "
+            "%d skipped -> %s",
+            outcome.gate_metric,
+            outcome.baseline_selection_score or 0.0,
+            outcome.best_selection_score or 0.0,
+            outcome.best_step,
+            outcome.accepts,
+            outcome.rejects,
+            outcome.skips,
+            self.out_dir,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None

@@ -14,60 +14,55 @@ request is unchanged.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 import skillopt
-from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.base.errors import SkillOptError
 from skillopt.base.modes import mode_spec
 from skillopt.base.resources import conf_dir, prompts_dir
 from skillopt.base.rollout import load_rollout
-from skillopt.cli import config as cfgmap
 from skillopt.cli.backends import build_client
-from skillopt.cli.progress import ProgressBar, log_outcome
-from skillopt.engine.outcome import Observers
-from skillopt.engine.output import OutputWriter, summarize
+from skillopt.cli.failures import JobError, run_app
+from skillopt.cli.progress import ProgressBar
+from skillopt.cli.schemas import ReflectConfig, load_reflect, register_schemas
+from skillopt.engine.outcome import Observers, ReflectObserver
+from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
+from skillopt.engine.summary import ReflectSummary
+from skillopt.tracking.observers import run_observer
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.reflect")
 
 
-def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Run one reflect job into `out_dir` and return its summary."""
-    settings = cfgmap.reflect_settings(cfg)
-    data = cfgmap.plain(cfg.data, "data")
-    model = cfgmap.plain(cfg.model, "model")
-    context = cfgmap.plain(cfg.context, "context")
-    requests = cfgmap.request_settings(model)
-    price = cfgmap.price(model)
-
-    skill_path = Path(data["skill_path"]).expanduser()
+def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
+    """Run one reflect job into `out_dir` and return its summary (the job's MLflow run, when
+    tracking is on, is told everything through its observer)."""
+    settings, data = config.reflect, config.data
+    skill_path = Path(data.skill_path).expanduser()
     if not skill_path.is_file():
-        raise ConfigError(f"data.skill_path: skill file not found: {skill_path}")
+        raise SkillOptError(f"data.skill_path={data.skill_path}: skill file not found")
     skill = skill_path.read_text(encoding="utf-8")
-    rollout = load_rollout(data["rollout_dir"], on_bad_record=data.get("on_bad_record", "error"))
-    prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=cfg.prompts.dirs or [])
-
-    client = None
+    rollout = load_rollout(data.rollout_dir, on_bad_record=data.on_bad_record)  # type: ignore[arg-type]
+    prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=config.prompts.dirs)
+    tracker = active_tracker()
+    observers: list[ReflectObserver] = []
+    client, model = None, config.model
     if not settings.dry_run:
-        tracker = active_tracker()
-        client = build_client(
-            model,
-            cfg,
-            role="optimizer",
+        client, model = build_client(
+            config.model,
+            tracking=config.tracking,
             cache_dir=out_dir / "llm_calls",
             listeners=tracker.call_listeners() if tracker is not None else (),
         )
-        if model["backend"] == "replay" and model.get("name") is None:
-            requests = replace(requests, model=client.backend.model_name)
+    requests = model.requests
+    assert requests is not None
 
     log.info(
         "reflect: %d trajectories (%d failures, %d successes) from %s; mode=%s M=%d L=%d seed=%s",
@@ -89,8 +84,34 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     for bad in rollout.bad_records:
         log.warning("skipped bad record %s: %s", bad.location, bad.reason)
 
-    progress = ProgressBar()
-    writer = OutputWriter(out_dir, spec=mode_spec(settings.update_mode))
+    provenance: dict[str, Any] = {
+        "skillopt_version": skillopt.__version__,
+        "output_dir": str(out_dir),
+        "data": {
+            "name": data.name,
+            "rollout_dir": str(rollout.root),
+            "skill_path": str(skill_path),
+        },
+        "model": {"backend": model.backend, "name": requests.name},
+        "settings": {
+            "minibatch_size": settings.minibatch_size,
+            "edit_budget": settings.edit_budget,
+            "update_mode": settings.update_mode,
+            "seed": settings.seed,
+            "failure_seed": settings.seed,
+            "success_seed": None if settings.seed is None else settings.seed + 1,
+            "workers": settings.workers,
+            "failure_only": settings.failure_only,
+            "max_trajectory_chars": settings.max_trajectory_chars,
+        },
+    }
+    progress = ProgressBar(out_dir)
+    observers = [
+        progress,
+        OutputWriter(out_dir, spec=mode_spec(settings.update_mode), extra=provenance),
+    ]
+    if tracker is not None:
+        observers.append(run_observer(tracker))
     try:
         outcome = run_reflect(
             rollout=rollout,
@@ -99,65 +120,34 @@ def reflect_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             requests=requests,
             prompts=prompts,
             client=client,
-            step_context=cfgmap.text_or_file(context, "step_buffer"),
-            meta_skill=cfgmap.text_or_file(context, "meta_skill"),
-            observer=Observers(progress, writer),
+            step_context=config.context.text("step_buffer"),
+            meta_skill=config.context.text("meta_skill"),
+            observer=Observers(*observers),
+            price=model.price,
         )
     finally:
         progress.close()
-
-    summary = summarize(
-        outcome,
-        price=price,
-        extra={
-            "skillopt_version": skillopt.__version__,
-            "output_dir": str(out_dir),
-            "data": {
-                "name": data.get("name"),
-                "rollout_dir": str(rollout.root),
-                "skill_path": str(skill_path),
-            },
-            "model": {"backend": model["backend"], "name": model["name"]},
-            "settings": {
-                "minibatch_size": settings.minibatch_size,
-                "edit_budget": settings.edit_budget,
-                "update_mode": settings.update_mode,
-                "seed": settings.seed,
-                "failure_seed": settings.seed,
-                "success_seed": None if settings.seed is None else settings.seed + 1,
-                "workers": settings.workers,
-                "failure_only": settings.failure_only,
-                "max_trajectory_chars": settings.formatting.max_trajectory_chars,
-            },
-        },
-    )
-    writer.finish(summary)
-    log_outcome(outcome, summary, out_dir)
-    return summary
+    return outcome.summary
 
 
-cfgmap.register_resolvers()
+register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="reflect")
-def _app(cfg: DictConfig) -> dict[str, Any]:
+def _app(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        return reflect_job(cfg, out_dir)
+        reflect_job(load_reflect(cfg), out_dir)
     except SkillOptError as exc:
         log.error("%s", exc)
-        # Hydra prints a compact error as one line; the job is recorded as failed (its MLflow run
-        # too) and, in a sweep, the other jobs still run.
+        # The job is recorded as failed (its MLflow run too) and, in a sweep, the other jobs
+        # still run; the app prints the error as one line.
         raise JobError(str(exc)) from None
-
-
-class JobError(CompactHydraException):
-    """A SkillOptError surfaced through Hydra without a traceback."""
 
 
 def main() -> None:
     """Console entry point of `skillopt-reflect`."""
-    _app()
+    run_app(_app, prog="skillopt-reflect")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""`skillopt-report`: compare the runs of a sweep (or an experiment, or chosen runs) and show
-how to reproduce each one; training runs also get score curves and their steps.
+"""`skillopt-report`: compare the runs of a sweep (or an experiment, or chosen runs; by default
+the most recent sweep or run) and show how to reproduce each one; training runs also get score
+curves and their steps.
 
+    skillopt-report
     skillopt-report --sweep multirun/reflect/2026-11-26/10-28-11
     skillopt-report --experiment skillopt-train --sweep multirun/train/2026-11-27/09-00-00
     skillopt-report --sweep sweep --compare 0a9c7551 40c52677
@@ -20,13 +22,18 @@ from pathlib import Path
 
 from skillopt.base.errors import SkillOptError
 from skillopt.report.build import DEFAULT_STEPS
-from skillopt.report.records import RunRecord
 from skillopt.report.replay import ReplayCheck
+from skillopt.tracking.records import RunRecord
 
 EXIT_BAD_INPUT = 1
 EXIT_REPLAY_DIFFERS = 3
 
 EPILOG = """\
+which runs:
+  with no --sweep, --runs or --experiment, the most recent sweep or run in the store, of
+  skillopt-reflect or skillopt-train (whichever ran last; replays are left out): a sweep is
+  reported whole, any other run alone. A line says which it chose.
+
 what the report holds:
   a runs table (the params that vary between the runs, status, payload items, failed
   minibatches, tokens, cost, wall time, run id; sortable in the HTML), plots of every metric
@@ -56,8 +63,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="skillopt-report",
         description=(
-            "Write a report comparing skillopt-reflect and skillopt-train runs recorded in "
-            "MLflow: a whole experiment (default), one sweep (--sweep) or chosen runs (--runs)."
+            "Write a report comparing skillopt-reflect and skillopt-train runs recorded in\n"
+            "MLflow: with no arguments the most recent sweep or run in the store (whichever\n"
+            "job made it), else a whole experiment (--experiment), one sweep (--sweep) or\n"
+            "chosen runs (--runs)."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -67,16 +76,15 @@ def parser() -> argparse.ArgumentParser:
         default="sqlite:///mlflow.db",
         metavar="URI",
         help="MLflow tracking URI (default: sqlite:///mlflow.db, i.e. ./mlflow.db, "
-        "skillopt-reflect's default store); a relative SQLite path is taken from the current "
+        "the jobs' default store); a relative SQLite path is taken from the current "
         "directory and must exist",
     )
     p.add_argument(
         "--experiment",
-        default="skillopt-reflect",
         metavar="NAME",
-        help="experiment to read (default: skillopt-reflect; training runs are in "
-        "skillopt-train); without --sweep or --runs the report covers all its runs except "
-        "sweep parents",
+        help="experiment to read (skillopt-reflect or skillopt-train); without --sweep or "
+        "--runs the report covers all its runs except sweep parents. --sweep without it "
+        "looks in skillopt-reflect",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -132,10 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # One progress bar per downloaded artifact folder would drown the output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.exceptions import MlflowException
-
     from skillopt.report import ReportRequest, make_report
-    from skillopt.report.tables import mark
+    from skillopt.report.text import mark
 
     def on_replay(run: RunRecord, check: ReplayCheck) -> None:
         print(f"verify-replay {run.label}: {mark(check.verified)} {check.detail}", file=sys.stderr)
@@ -153,16 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = make_report(request, on_replay=on_replay)
-    except SkillOptError as exc:
+    except SkillOptError as exc:  # bad options, or a store, experiment, sweep or run not found
         return _fail(str(exc))
-    except MlflowException as exc:
-        return _fail(f"MLflow: {exc.message.splitlines()[0] if exc.message else exc}")
     except OSError as exc:
         return _fail(str(exc))
+    if result.chose:
+        print(f"report: {result.chose}")
     runs = len(result.selection.runs)
     print(
         f"report: {result.html} (+ report.md, report.json, plots/) for {runs} "
-        f"run{'s' if runs != 1 else ''} of {result.selection.title}"
+        f"run{'s' if runs != 1 else ''} of {result.title}"
     )
     if result.logged_to:
         print(f"logged to the sweep's parent run {result.logged_to} under report/")

@@ -14,180 +14,148 @@ the same output directory continues from the last completed step.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import skillopt
 from skillopt.base.atomic import write_json
-from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.base.errors import SkillOptError
 from skillopt.base.resources import conf_dir, prompts_dir
-from skillopt.cli import config as cfgmap
 from skillopt.cli.backends import build_client
+from skillopt.cli.failures import JobError, run_app
 from skillopt.cli.progress import TrainProgress
-from skillopt.cli.reflect import JobError
+from skillopt.cli.schemas import TrainConfig, load_train, register_schemas
 from skillopt.engine.ask import Asker
-from skillopt.engine.environment import Environment, TargetModel
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.train import (
-    GateSettings,
     StepRunner,
     Trainer,
     TrainObserver,
     TrainObservers,
-    TrainSettings,
+    TrainOutcome,
 )
 from skillopt.engine.train.aggregate import MergeSettings
+from skillopt.tracking.observers import run_observer
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.train")
 
-_ENV_ONLY = ("skill_path",)  # env.* keys the loop reads itself; the rest go to the environment
-# Keys that may change between a run and its resumption: they change how fast calls are made,
-# not what is computed (and secrets never belong in the state file).
-_NOT_FINGERPRINTED = (
-    "workers",
-    "timeout_s",
-    "max_retries",
-    "max_calls",
-    "max_cost_usd",
-    "api_key",
-    "token",
-    "secret",
-    "password",
-)
+# Settings that may change between a run and its resumption: they change how fast calls are
+# made, not what is computed.
+_NOT_FINGERPRINTED = ("workers", "timeout_s", "max_retries", "max_calls", "max_cost_usd")
 
 
-def build_environment(env_cfg: dict[str, Any]) -> Environment:
-    """Instantiate `env._target_` with the other env keys (skill_path excluded)."""
-    if "_target_" not in env_cfg:
-        raise ConfigError(
-            "env._target_ must name the environment class, e.g. skillopt.envs.qa.QAEnvironment"
-        )
-    kwargs = {k: v for k, v in env_cfg.items() if k not in _ENV_ONLY}
-    try:
-        env = instantiate(kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__ or exc
-        if isinstance(cause, SkillOptError):
-            raise cause from None
-        raise ConfigError(f"cannot build env {env_cfg['_target_']}: {cause}") from exc
-    for member in ("name", "splits", "rollout"):
-        if not hasattr(env, member):
-            raise ConfigError(
-                f"env {env_cfg['_target_']} has no '{member}': it is not an Environment"
-            )
-    return env
-
-
-def fingerprint(cfg: DictConfig) -> dict[str, Any]:
-    """What must not change between a run and its resumption, flattened to dotted keys:
-    everything but tracking, hooks, Hydra itself and the `_NOT_FINGERPRINTED` keys."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    for key in ("tracking", "fault", "hydra", "experiment"):
-        plain.pop(key, None)
+def fingerprint(config: TrainConfig) -> dict[str, Any]:
+    """What must not change between a run and its resumption, flattened to dotted keys: every
+    setting but tracking, test hooks and the `_NOT_FINGERPRINTED` ones."""
+    parts: dict[str, Any] = {
+        "train": asdict(config.train),
+        "gate": asdict(config.gate),
+        "reflect": asdict(config.reflect),
+        "model": _role_json(config.model),
+        "target": _role_json(config.target),
+        "env": {
+            "_target_": config.env.target,
+            "skill_path": config.env.skill_path,
+            **config.env.kwargs,
+        },
+        "prompts": asdict(config.prompts),
+    }
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(f"{prefix}{k}.", v)
-        else:
-            flat[prefix.rstrip(".")] = node
+        elif not prefix.rstrip(".").endswith(_NOT_FINGERPRINTED):
+            flat[prefix.rstrip(".")] = list(node) if isinstance(node, tuple) else node
 
-    walk("", plain)
-    for key in [k for k in flat if k.endswith(_NOT_FINGERPRINTED)]:
-        flat.pop(key)
+    walk("", parts)
     return flat
 
 
-def train_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Run (or resume) one training job into `out_dir` and return its summary."""
-    env_cfg = cfgmap.plain(cfg.env, "env")
-    model = cfgmap.plain(cfg.model, "model")
-    target_cfg = cfgmap.plain(cfg.target, "target")
-    settings = cfgmap.build_settings(TrainSettings, cfgmap.plain(cfg.train, "train"), "train")
-    gate = cfgmap.build_settings(GateSettings, cfgmap.plain(cfg.gate, "gate"), "gate")
-    reflect = cfgmap.reflect_settings(cfg)
-    requests = cfgmap.request_settings(model)
+def _role_json(role: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"backend": role.backend, "name": role.name}
+    values["price"] = asdict(role.price)
+    values.update(asdict(role.budget))
+    if role.options is not None:
+        values.update(asdict(role.options))
+    if role.requests is not None:
+        values.update({k: v for k, v in asdict(role.requests).items() if k != "name"})
+    if role.answering is not None:
+        values.update(
+            {k: v for k, v in asdict(role.answering).items() if k not in ("client", "name")}
+        )
+    return values
 
-    skill_path = Path(str(env_cfg.get("skill_path") or "")).expanduser()
+
+def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
+    """Run (or resume) one training job into `out_dir` and return its outcome."""
+    skill_path = Path(config.env.skill_path).expanduser()
     if not skill_path.is_file():
-        raise ConfigError(f"env.skill_path: skill file not found: {skill_path}")
-    env = build_environment(env_cfg)
+        raise SkillOptError(f"env.skill_path={config.env.skill_path}: skill file not found")
+    env = config.env.instantiate()
     splits = env.splits()
 
     tracker = active_tracker()
     listeners = tracker.call_listeners() if tracker is not None else ()
-    optimizer = build_client(
-        model,
-        cfg,
-        role="optimizer",
+    optimizer, model = build_client(
+        config.model,
+        tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "optimizer",
+        training=True,
         listeners=listeners,
     )
-    target_client = build_client(
-        target_cfg,
-        cfg,
-        role="target",
+    target_client, target_cfg = build_client(
+        config.target,
+        tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "target",
+        training=True,
         listeners=listeners,
     )
-    if model["backend"] == "replay" and model.get("name") is None:
-        requests = replace(requests, model=optimizer.backend.model_name)
-    target = TargetModel(
-        client=target_client,
-        model=target_cfg.get("name") or getattr(target_client.backend, "model_name", ""),
-        max_tokens=target_cfg.get("max_tokens", 1024),
-        temperature=target_cfg.get("temperature"),
-        workers=target_cfg.get("workers", 8),
-    )
-    prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=cfg.prompts.dirs or [])
+    requests, answering = model.requests, target_cfg.answering
+    assert requests is not None and answering is not None
+    prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=config.prompts.dirs)
     runner = StepRunner(
         env=env,
-        target=target,
+        target=replace(answering, client=target_client),
         optimizer=optimizer,
         asker=Asker(
             client=optimizer,
             prompts=prompts,
-            model=requests.model,
+            model=requests.name,
             temperature=requests.temperature,
             parse_retries=requests.parse_retries,
         ),
         prompts=prompts,
-        reflect=reflect,
+        reflect=config.reflect,
         requests=requests,
         merge=MergeSettings(
-            merge_batch_size=settings.merge_batch_size,
-            workers=reflect.workers,
+            merge_batch_size=config.train.merge_batch_size,
+            workers=config.reflect.workers,
             max_tokens=requests.max_tokens,
             full_rewrite_max_tokens=requests.full_rewrite_max_tokens,
         ),
-        price=cfgmap.price(model),
     )
-    progress = TrainProgress()
+    progress = TrainProgress(out_dir)
     observers: list[TrainObserver] = [progress]
     if tracker is not None:
-        from skillopt.tracking.train_log import TrainLogger
-
-        observers.append(TrainLogger(tracker))
+        observers.append(run_observer(tracker))
     trainer = Trainer(
         runner=runner,
         splits=splits,
         initial_skill=skill_path.read_text(encoding="utf-8"),
         out_dir=out_dir,
-        settings=settings,
-        gate=gate,
-        fingerprint=fingerprint(cfg),
+        settings=config.train,
+        gate=config.gate,
+        fingerprint=fingerprint(config),
         observer=TrainObservers(*observers),
-        stop_after_step=OmegaConf.select(cfg, "fault.stop_after_step"),
+        stop_after_step=config.fault.stop_after_step,
     )
     log.info(
         "train: env %s (%d train, %d selection, %d test tasks), %d epochs x %d steps, mode %s, "
@@ -196,67 +164,55 @@ def train_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         len(splits.train),
         len(trainer.selection),
         len(trainer.test),
-        settings.epochs,
+        config.train.epochs,
         trainer.steps_per_epoch,
-        reflect.update_mode,
-        settings.edit_budget,
-        settings.min_edit_budget,
-        settings.schedule,
-        gate.metric,
+        config.reflect.update_mode,
+        config.train.edit_budget,
+        config.train.min_edit_budget,
+        config.train.schedule,
+        config.gate.metric,
     )
     try:
-        summary = trainer.run()
+        outcome = trainer.run()
     finally:
         progress.close()
-    summary.update(
+    write_json(
+        out_dir / "summary.json",
         {
+            **outcome.to_json(),
             "skillopt_version": skillopt.__version__,
             "output_dir": str(out_dir),
             "env": {
                 "name": env.name,
-                "target": env_cfg["_target_"],
-                "data_path": env_cfg.get("data_path"),
+                "target": config.env.target,
+                "data_path": config.env.kwargs.get("data_path"),
                 "skill_path": str(skill_path),
             },
-            "model": {"backend": model["backend"], "name": requests.model},
-            "target": {"backend": target_cfg["backend"], "name": target.model},
-        }
+            "model": {"backend": model.backend, "name": requests.name},
+            "target": {"backend": target_cfg.backend, "name": answering.name},
+        },
     )
-    write_json(out_dir / "summary.json", summary)
-    log.info(
-        "done: selection %s %.4f -> best %.4f (step %d); %d accepted, %d rejected, %d skipped -> %s",
-        gate.metric,
-        summary["baseline_selection_score"],
-        summary["best_selection_score"],
-        summary["best_step"],
-        summary["accepts"],
-        summary["rejects"],
-        summary["skips"],
-        out_dir,
-    )
-    if tracker is not None:
-        tracker.summary = {**summary, "history": trainer.history()}
-    return summary
+    return outcome
 
 
-cfgmap.register_resolvers()
+register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 def _app(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        summary = train_job(cfg, out_dir)
+        outcome = train_job(load_train(cfg), out_dir)
     except SkillOptError as exc:
         log.error("%s", exc)
         raise JobError(str(exc)) from None
     # The objective for sweepers (Optuna maximises it): the best selection-split gate score.
-    return float(summary["best_selection_score"])
+    return float(outcome.best_selection_score or 0.0)
 
 
 def main() -> None:
     """Console entry point of `skillopt-train`."""
-    _app()
+    run_app(_app, prog="skillopt-train")
 
 
 if __name__ == "__main__":

@@ -1,37 +1,54 @@
-"""The pure reflect engine: no Hydra, no MLflow. Load, plan, format, ask, validate, return."""
+"""The pure engine: no Hydra, no MLflow. The reflect step (plan minibatches, format, ask,
+validate, summarize), the environment protocol and rollout runner it trains against, and the
+training loop (`skillopt.engine.train`)."""
 
-from skillopt.base.modes import UpdateMode, mode_spec, normalize_update_mode
-from skillopt.base.rollout import RolloutSet, TrajectoryRecord, load_rollout
+from skillopt.engine.environment import Environment, Grade, Grader, Splits, TargetModel, Task
 from skillopt.engine.formatting import ClipLimits, FormatSettings, format_block, format_conversation
-from skillopt.engine.jsonx import extract_json
+from skillopt.engine.jsonx import Extracted, extract_json
 from skillopt.engine.minibatch import Minibatch, plan_minibatches
-from skillopt.engine.outcome import MinibatchResult, NullObserver, ReflectObserver, ReflectOutcome
-from skillopt.engine.output import summarize, write_outputs
+from skillopt.engine.outcome import (
+    MinibatchResult,
+    NullObserver,
+    Observers,
+    ReflectObserver,
+    ReflectOutcome,
+    summarize,
+)
+from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
+from skillopt.engine.reflect import run_reflect
+from skillopt.engine.rollouts import run_rollout
+from skillopt.engine.settings import ReflectSettings, RequestSettings
+from skillopt.engine.splits import split_by_ratio
+from skillopt.engine.summary import ReflectSummary
 
 __all__ = [
     "ClipLimits",
+    "Environment",
+    "Extracted",
     "FormatSettings",
+    "Grade",
+    "Grader",
     "Minibatch",
     "MinibatchResult",
     "NullObserver",
+    "Observers",
+    "OutputWriter",
     "PromptLibrary",
     "ReflectObserver",
     "ReflectOutcome",
     "ReflectSettings",
+    "ReflectSummary",
     "RequestSettings",
-    "RolloutSet",
-    "TrajectoryRecord",
-    "UpdateMode",
+    "Splits",
+    "TargetModel",
+    "Task",
     "extract_json",
     "format_block",
     "format_conversation",
-    "load_rollout",
-    "mode_spec",
-    "normalize_update_mode",
     "plan_minibatches",
     "run_reflect",
+    "run_rollout",
+    "split_by_ratio",
     "summarize",
-    "write_outputs",
 ]

@@ -21,8 +21,21 @@ from skillopt.llm.types import ChatRequest
 T = TypeVar("T")
 
 
+ECHO_CHARS = 8000  # how much of an unusable reply is sent back with the follow-up
+
+
+def _echo(reply_text: str) -> str:
+    """The unusable reply as quoted back: whole, or its head and tail around a cut marker."""
+    if len(reply_text) <= ECHO_CHARS:
+        return reply_text
+    half = ECHO_CHARS // 2
+    cut = len(reply_text) - 2 * half
+    return f"{reply_text[:half]}\n[... {cut} characters cut ...]\n{reply_text[-half:]}"
+
+
 def followup_request(request: ChatRequest, reply_text: str, error: str) -> ChatRequest:
-    """`request` extended with the unusable reply and a user turn saying what was wrong."""
+    """`request` extended with the unusable reply (cut to `ECHO_CHARS`) and a user turn saying
+    what was wrong."""
     message = (
         f"That reply could not be used: {error}. Answer again with exactly one JSON object in the "
         "format the system message specifies, and nothing outside it."
@@ -31,7 +44,7 @@ def followup_request(request: ChatRequest, reply_text: str, error: str) -> ChatR
         model=request.model,
         messages=(
             *request.messages,
-            {"role": "assistant", "content": reply_text},
+            {"role": "assistant", "content": _echo(reply_text)},
             {"role": "user", "content": message},
         ),
         max_tokens=request.max_tokens,
@@ -44,12 +57,14 @@ def followup_request(request: ChatRequest, reply_text: str, error: str) -> ChatR
 @dataclass(frozen=True, kw_only=True)
 class Answer(Generic[T]):
     """A parsed reply (`value`), or why there is none (`error`). `calls` counts requests sent
-    or answered from the cache; `keys` are their call-record keys."""
+    or answered from the cache; `keys` are their call-record keys; `repaired` says the reply
+    used was near-JSON that had to be repaired."""
 
     value: T | None
     error: str | None = None
     calls: int = 0
     keys: tuple[str, ...] = field(default_factory=tuple)
+    repaired: bool = False
 
     @property
     def ok(self) -> bool:
@@ -112,10 +127,15 @@ class Asker:
                 )
             keys.append(result.key)
             try:
+                extracted = extract_json(result.response.text)
+                value = parse(extracted.value)
+                if extracted.repaired:
+                    self.client.ledger.record_repair(stage=stage)
                 return Answer(
-                    value=parse(extract_json(result.response.text)),
+                    value=value,
                     calls=len(keys),
                     keys=tuple(keys),
+                    repaired=extracted.repaired,
                 )
             except ReplyError as exc:
                 error = str(exc)

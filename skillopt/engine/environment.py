@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from skillopt.base.errors import ConfigError
+from skillopt.base.checks import check_int, check_number, check_text
 from skillopt.llm.client import LLMClient
 
 SPLIT_NAMES = ("train", "selection", "test")
@@ -56,28 +56,27 @@ class Splits:
 
 @dataclass(frozen=True, kw_only=True)
 class TargetModel:
-    """How the target is asked: the LLM client (cache+ledger+backend), model name, completion limit, threads.
+    """How the target is asked (`target.*` in config, besides the backend).
 
-    client: wraps the target backend; its ledger counts the rollout calls under stage "rollout".
-    model: model name sent with every request.
+    client: the LLM client around the target backend (cache, ledger, listeners); its ledger
+        counts the rollout calls under stage "rollout".
+    name: model name sent with every request.
     max_tokens: completion limit per answer, default 1024.
-    temperature: None leaves the server default.
+    temperature: None leaves the server default; else 0..2.
     workers: tasks answered at the same time, default 8.
     """
 
     client: LLMClient
-    model: str
+    name: str
     max_tokens: int = 1024
     temperature: float | None = None
     workers: int = 8
 
     def __post_init__(self) -> None:
-        if not str(self.model).strip():
-            raise ConfigError("target.model must name the target model, got an empty string")
-        if self.max_tokens < 1:
-            raise ConfigError(f"target.max_tokens must be >= 1, got {self.max_tokens}")
-        if self.workers < 1:
-            raise ConfigError(f"target.workers must be >= 1, got {self.workers}")
+        check_text("name", self.name)
+        check_int("max_tokens", self.max_tokens, minimum=1)
+        check_number("temperature", self.temperature, minimum=0, maximum=2, optional=True)
+        check_int("workers", self.workers, minimum=1)
 
 
 @runtime_checkable

@@ -7,9 +7,10 @@ states the task and the end holds the verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from skillopt.base.checks import check_bool, check_int
 from skillopt.base.rollout import Trajectory
 
 TRUNCATION_MARKER = "\n...[middle of trajectory omitted]...\n"
@@ -34,6 +35,10 @@ class ClipLimits:
     spreadsheet_preview: int = 3000
     codex_trace_summary: int = 3000
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_int(f.name, getattr(self, f.name), minimum=0, note="0 = no limit")
+
 
 @dataclass(frozen=True, kw_only=True)
 class FormatSettings:
@@ -42,6 +47,10 @@ class FormatSettings:
     max_trajectory_chars: int = 12000
     clip: ClipLimits = ClipLimits()
     include_codex_trace: bool = False
+
+    def __post_init__(self) -> None:
+        check_int("max_trajectory_chars", self.max_trajectory_chars, minimum=0, note="0 = no limit")
+        check_bool("include_codex_trace", self.include_codex_trace)
 
 
 def clip(value: Any, limit: int) -> str:

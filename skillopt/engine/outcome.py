@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from skillopt.base.modes import DroppedItem, ModeSpec
+from skillopt.base.rollout import BadRecord
 from skillopt.engine.minibatch import Minibatch
+from skillopt.engine.observing import notify
+from skillopt.engine.summary import (
+    DryRunEstimate,
+    FailedMinibatch,
+    MinibatchCounts,
+    PayloadCounts,
+    PlanRow,
+    ReflectSummary,
+    TrajectoryCounts,
+)
+from skillopt.llm.ledger import Price, Usage
 from skillopt.llm.types import ChatRequest, estimate_tokens
 
 Status = Literal["ok", "failed", "empty", "dry_run"]
@@ -66,6 +79,7 @@ class MinibatchResult:
     failure_reason: FailureReason | None = None
     error: str | None = None
     calls: list[CallInfo] = field(default_factory=list)
+    repaired: bool = False
 
     # The request side, read through from the prepared minibatch.
     @property
@@ -130,13 +144,17 @@ class MinibatchResult:
 
 
 class ReflectObserver(Protocol):
-    """Progress callbacks; the CLI draws a progress bar with them, tracking may log with them."""
+    """What a reflect run tells its listeners, in order: the plan, each request as it is built,
+    each result as it arrives (on the thread that finished it), then the summary. The CLI draws
+    a progress bar, writes files and tracks the run with these events."""
 
     def on_start(self, plan: list[Minibatch]) -> None: ...
 
     def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None: ...
 
     def on_minibatch_done(self, result: MinibatchResult) -> None: ...
+
+    def on_finish(self, summary: ReflectSummary) -> None: ...
 
 
 class NullObserver:
@@ -151,24 +169,27 @@ class NullObserver:
     def on_minibatch_done(self, result: MinibatchResult) -> None:
         return None
 
+    def on_finish(self, summary: ReflectSummary) -> None:
+        return None
+
 
 class Observers(NullObserver):
-    """Several observers as one, called in order."""
+    """Several observers as one, called in order (see `skillopt.engine.observing.notify`)."""
 
     def __init__(self, *observers: ReflectObserver) -> None:
         self.observers = observers
 
     def on_start(self, plan: list[Minibatch]) -> None:
-        for observer in self.observers:
-            observer.on_start(plan)
+        notify(self.observers, "on_start", plan)
 
     def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None:
-        for observer in self.observers:
-            observer.on_minibatch_ready(prepared)
+        notify(self.observers, "on_minibatch_ready", prepared)
 
     def on_minibatch_done(self, result: MinibatchResult) -> None:
-        for observer in self.observers:
-            observer.on_minibatch_done(result)
+        notify(self.observers, "on_minibatch_done", result)
+
+    def on_finish(self, summary: ReflectSummary) -> None:
+        notify(self.observers, "on_finish", summary)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,10 +202,16 @@ class ReflectOutcome:
     failures: int
     successes: int
     missing_conversation: list[str]
-    bad_records: list[dict[str, str]]
-    llm: dict[str, Any]
+    bad_records: list[BadRecord]
+    llm: Usage
     wall_s: float
     dry_run: bool
+    price: Price
+
+    @cached_property
+    def summary(self) -> ReflectSummary:
+        """The run in numbers (`price` turns a dry run's estimated prompt tokens into cost)."""
+        return summarize(self, price=self.price)
 
     def by_status(self, status: Status) -> list[MinibatchResult]:
         return [r for r in self.results if r.status == status]
@@ -196,3 +223,65 @@ class ReflectOutcome:
             for item in result.items:
                 counter[str(item.get("op") or item.get("type") or "candidate")] += 1
         return dict(sorted(counter.items()))
+
+
+def summarize(outcome: ReflectOutcome, *, price: Price) -> ReflectSummary:
+    """The summary of `outcome`; `price` turns a dry run's estimated prompt tokens into cost."""
+    results = outcome.results
+    estimate = None
+    if outcome.dry_run:
+        prompt_tokens = sum(r.estimated_prompt_tokens for r in results)
+        estimate = DryRunEstimate(
+            requests=sum(r.status == "dry_run" for r in results),
+            prompt_tokens=prompt_tokens,
+            input_cost_usd=round(price.cost(prompt_tokens, 0), 6),
+        )
+    return ReflectSummary(
+        update_mode=outcome.spec.mode.value,
+        dry_run=outcome.dry_run,
+        trajectories=TrajectoryCounts(
+            total=outcome.trajectories_total,
+            failures=outcome.failures,
+            successes=outcome.successes,
+            skipped_ids=tuple(outcome.missing_conversation),
+            bad_records=tuple(outcome.bad_records),
+        ),
+        minibatches=MinibatchCounts(
+            total=len(results),
+            failure=sum(r.minibatch.kind == "failure" for r in results),
+            success=sum(r.minibatch.kind == "success" for r in results),
+            ok=len(outcome.by_status("ok")),
+            failed=len(outcome.by_status("failed")),
+            empty=len(outcome.by_status("empty")),
+            resumed=sum(r.resumed for r in results),
+        ),
+        failed_minibatches=tuple(
+            FailedMinibatch(minibatch=r.name, reason=r.failure_reason, error=r.error)
+            for r in outcome.by_status("failed")
+        ),
+        payload=PayloadCounts(
+            key=outcome.spec.key,
+            items=sum(len(r.items) for r in results),
+            dropped=sum(len(r.dropped) for r in results),
+            truncated_by_budget=sum(r.truncated for r in results),
+            repaired_replies=sum(r.repaired for r in results),
+            by_kind=outcome.op_counts(),
+        ),
+        llm=outcome.llm,
+        wall_s=round(outcome.wall_s, 4),
+        plan=tuple(
+            PlanRow(
+                minibatch=r.name,
+                kind=r.minibatch.kind,
+                ids=tuple(r.minibatch.ids),
+                skipped_ids=tuple(r.skipped_ids),
+                status=r.status,
+                payload_items=len(r.items),
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                latency_s=round(r.latency_s, 4),
+            )
+            for r in results
+        ),
+        dry_run_estimate=estimate,
+    )

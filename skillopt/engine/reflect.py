@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 
 from skillopt.base.errors import BudgetExhausted, ConfigError, LLMError, ReplyError
 from skillopt.base.modes import (
@@ -21,7 +20,7 @@ from skillopt.base.modes import (
 )
 from skillopt.base.rollout import RolloutSet
 from skillopt.engine.ask import followup_request
-from skillopt.engine.formatting import FormatSettings, format_block
+from skillopt.engine.formatting import format_block
 from skillopt.engine.jsonx import extract_json
 from skillopt.engine.minibatch import Minibatch, plan_minibatches
 from skillopt.engine.outcome import (
@@ -33,71 +32,12 @@ from skillopt.engine.outcome import (
     ReflectOutcome,
 )
 from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
+from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.llm.client import LLMClient
+from skillopt.llm.ledger import Price, Usage
 from skillopt.llm.types import ChatRequest
 
 STAGE = "analyst"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReflectSettings:
-    """Reflect hyperparameters (`reflect.*` in config).
-
-    minibatch_size: trajectories per analyst call (M), default 8.
-    edit_budget: payload items kept per minibatch (L), default 4; < 0 keeps all.
-    update_mode: patch | rewrite_from_suggestions | full_rewrite_minibatch, or a SkillOpt alias.
-    seed: shuffles failures with Random(seed) and successes with Random(seed + 1); None keeps order.
-    workers: concurrent analyst calls, default 8.
-    failure_only: skip the success analysts.
-    dry_run: build and return every request without calling anything.
-    """
-
-    minibatch_size: int = 8
-    edit_budget: int = 4
-    update_mode: str = "patch"
-    seed: int | None = 42
-    workers: int = 8
-    failure_only: bool = False
-    dry_run: bool = False
-    formatting: FormatSettings = FormatSettings()
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ConfigError(f"reflect.workers must be >= 1, got {self.workers}")
-        if self.minibatch_size < 1:
-            raise ConfigError(f"reflect.minibatch_size must be >= 1, got {self.minibatch_size}")
-        normalize = mode_spec(self.update_mode).mode.value  # raises ConfigError on unknown names
-        object.__setattr__(self, "update_mode", normalize)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestSettings:
-    """How analyst requests are made (`model.*` in config).
-
-    model: model name sent to the endpoint.
-    max_tokens: completion limit for patch and rewrite modes (16384).
-    full_rewrite_max_tokens: completion limit for full rewrites, which return a whole skill (64000).
-    temperature: None leaves the server default.
-    json_schema: also send the reply schema as a `json_schema` response format.
-    parse_retries: how often a reply that does not parse or validate is asked for again (2).
-    """
-
-    model: str
-    max_tokens: int = 16384
-    full_rewrite_max_tokens: int = 64000
-    temperature: float | None = None
-    json_schema: bool = False
-    parse_retries: int = 2
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.parse_retries, bool)
-            or not isinstance(self.parse_retries, int)
-            or self.parse_retries < 0
-        ):
-            raise ConfigError(
-                f"model.parse_retries must be an integer >= 0, got {self.parse_retries!r}"
-            )
 
 
 class _Analyst:
@@ -152,11 +92,14 @@ class _Analyst:
                 )
             )
             try:
-                checked = check_reply(extract_json(response.text), self.spec)
+                extracted = extract_json(response.text)
+                checked = check_reply(extracted.value, self.spec)
             except ReplyError as exc:
                 error = str(exc)
                 request = followup_request(request, response.text, error)
                 continue
+            if extracted.repaired:
+                self.client.ledger.record_repair(stage=STAGE)
             kept = apply_budget(
                 checked.items, spec=self.spec, edit_budget=self.settings.edit_budget
             )
@@ -173,6 +116,7 @@ class _Analyst:
                 truncated=len(checked.items) - len(kept),
                 reply=checked.reply,
                 calls=calls,
+                repaired=extracted.repaired,
             )
         return MinibatchResult(
             prepared=job,
@@ -221,7 +165,7 @@ def _prepare(
             }
         full = spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH
         request = ChatRequest(
-            model=requests.model,
+            model=requests.name,
             messages=(
                 {"role": "system", "content": template.text},
                 {"role": "user", "content": user},
@@ -254,11 +198,13 @@ def run_reflect(
     step_context: str = "",
     meta_skill: str = "",
     observer: ReflectObserver | None = None,
+    price: Price | None = None,
 ) -> ReflectOutcome:
     """Run the analysts over every minibatch of `rollout` and return validated payloads.
 
     `client` may be None only for a dry run. A minibatch whose call fails is recorded as failed
-    with its reason; the others go on.
+    with its reason; the others go on. `price` (default: the client's) turns a dry run's
+    estimated prompt tokens into cost in the summary, which the observer is told at the end.
     """
     if client is None and not settings.dry_run:
         raise ConfigError("an LLM client is required unless reflect.dry_run=true")
@@ -307,15 +253,18 @@ def run_reflect(
             finish(future.result())
 
     ordered = [results[name] for name in sorted(results)]
-    return ReflectOutcome(
+    outcome = ReflectOutcome(
         spec=spec,
         results=ordered,
         trajectories_total=len(rollout.records),
         failures=len(rollout.failures),
         successes=len(rollout.successes),
         missing_conversation=list(rollout.missing_conversation),
-        bad_records=[{"location": b.location, "reason": b.reason} for b in rollout.bad_records],
-        llm=client.ledger.summary() if client is not None else {},
+        bad_records=list(rollout.bad_records),
+        llm=client.ledger.usage() if client is not None else Usage(),
         wall_s=time.perf_counter() - started,
         dry_run=settings.dry_run,
+        price=price or (client.ledger.price if client is not None else Price()),
     )
+    observer.on_finish(outcome.summary)
+    return outcome

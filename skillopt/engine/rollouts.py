@@ -135,7 +135,7 @@ def _answer_one(
     reply_format: str,
 ) -> dict[str, Any]:
     request = ChatRequest(
-        model=target.model,
+        model=target.name,
         messages=(
             {"role": "system", "content": system_prompt},
             {"role": "user", "content": user_prompt},

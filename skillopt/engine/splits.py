@@ -8,42 +8,31 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from skillopt.base.errors import ConfigError
+from skillopt.base.checks import SettingError, check_int
 from skillopt.engine.environment import Splits, Task
 
 
 def parse_split_ratio(
-    value: str | Sequence[float], *, key: str = "env.split_ratio"
+    value: str | Sequence[float], *, field: str = "split_ratio"
 ) -> tuple[float, float, float]:
-    """train:selection:test weights from "a:b:c" or three numbers; `key` names the setting in errors."""
-    expected = "a string 'train:selection:test' such as '4:3:3', or a list of three numbers"
+    """train:selection:test weights from "a:b:c" or three numbers; `field` names it in errors."""
+    allowed = (
+        "expected 'train:selection:test' weights such as '4:3:3' (or a list of three numbers), "
+        "finite, >= 0, with a positive total"
+    )
     if isinstance(value, (bool, int, float)):
-        raise ConfigError(
-            f"{key} must be {expected}, got {value!r} "
-            "(quote it in YAML: an unquoted 4:3:3 is read as a base-60 integer)"
+        raise SettingError(
+            field, value, allowed + " (quote it in YAML: an unquoted 4:3:3 is a base-60 integer)"
         )
-    if isinstance(value, str):
-        parts: list[Any] = value.split(":")
-    else:
-        try:
-            parts = list(value)
-        except TypeError:
-            raise ConfigError(f"{key} must be {expected}, got {value!r}") from None
-    if len(parts) != 3:
-        raise ConfigError(f"{key} must have 3 parts (train:selection:test), got {value!r}")
-    weights = []
-    for part in parts:
-        try:
-            if isinstance(part, bool):
-                raise ValueError
-            weight = float(part)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} parts must be numbers, got {value!r}") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"{key} parts must be finite and >= 0, got {value!r}")
-        weights.append(weight)
-    if sum(weights) <= 0:
-        raise ConfigError(f"{key} must have a positive total, got {value!r}")
+    try:
+        parts: list[Any] = value.split(":") if isinstance(value, str) else list(value)
+        if len(parts) != 3 or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        weights = [float(part) for part in parts]
+    except (TypeError, ValueError):
+        raise SettingError(field, value, allowed) from None
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise SettingError(field, value, allowed)
     return weights[0], weights[1], weights[2]
 
 
@@ -71,8 +60,7 @@ def split_by_ratio(
     split, selection and test stay whole, so gate and test scores mean the same with or without
     a limit.
     """
-    if limit < 0:
-        raise ConfigError(f"env.limit must be >= 0 (0 = no limit), got {limit}")
+    check_int("limit", limit, minimum=0, note="0 = no limit")
     order = list(tasks)
     random.Random(seed).shuffle(order)
     n_train, n_selection, _ = split_counts(len(order), ratio)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from skillopt.base.errors import ConfigError, RolloutError
+from skillopt.base.checks import SettingError, check_int, check_text
+from skillopt.base.errors import RolloutError
 from skillopt.base.rollout import check_task_id
 from skillopt.engine.environment import Grade, Splits, TargetModel, Task
 from skillopt.engine.rollouts import run_rollout
@@ -204,20 +205,20 @@ class QAEnvironment:
         name: str = "qa",
         system_template: str | None = None,
     ) -> None:
-        if not str(data_path).strip():
-            raise ConfigError("env.data_path must name a dataset file, got an empty string")
-        if limit < 0:
-            raise ConfigError(f"env.limit must be >= 0 (0 = no limit), got {limit}")
-        if context_chars < 0:
-            raise ConfigError(f"env.context_chars must be >= 0 (0 = no limit), got {context_chars}")
+        check_text("data_path", data_path)
+        check_int("split_seed", split_seed)
+        check_int("limit", limit, minimum=0, note="0 = no limit")
+        check_int("context_chars", context_chars, minimum=0, note="0 = no limit")
         template = DEFAULT_SYSTEM_TEMPLATE if system_template is None else system_template
         if SKILL_PLACEHOLDER not in template:
-            raise ConfigError(
-                f"env.system_template must contain {SKILL_PLACEHOLDER}, where the skill is placed"
+            raise SettingError(
+                "system_template",
+                template,
+                f"must contain {SKILL_PLACEHOLDER}, where the skill goes",
             )
         self.name = name
         self.data_path = str(data_path)
-        self.split_ratio = parse_split_ratio(split_ratio, key="env.split_ratio")
+        self.split_ratio = parse_split_ratio(split_ratio)
         self.split_seed = int(split_seed)
         self.limit = int(limit)
         self.context_chars = int(context_chars)

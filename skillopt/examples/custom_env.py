@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from skillopt.base.errors import ConfigError
+from skillopt.base.checks import check_int
 from skillopt.envs import (
     Grade,
     Splits,
@@ -108,8 +108,9 @@ class ArithmeticEnvironment:
         split_seed: int = 42,
         name: str = "arithmetic",
     ) -> None:
-        if n_tasks < 1:
-            raise ConfigError(f"env.n_tasks must be >= 1, got {n_tasks}")
+        check_int("n_tasks", n_tasks, minimum=1)
+        check_int("seed", seed)
+        check_int("split_seed", split_seed)
         self.name = name
         self.n_tasks = n_tasks
         self.seed = seed

@@ -33,7 +33,7 @@ class CallCache:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            return ChatResponse.from_dict(record["response"])
+            return ChatResponse.from_json(record["response"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning(
                 "ignoring unreadable call record %s (%s); the call will be made again", path, exc
@@ -56,6 +56,6 @@ def call_record(
         "key": key,
         "backend": backend,
         "stage": stage,
-        "request": request.to_dict(),
-        "response": response.to_dict(),
+        "request": request.to_json(),
+        "response": response.to_json(),
     }

@@ -9,12 +9,47 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
+from skillopt.base.checks import check_int, check_number, check_text, choice
 from skillopt.base.errors import ConfigError, LLMError
 from skillopt.llm.types import ChatRequest, ChatResponse
 
-TokenParam = Literal["max_completion_tokens", "max_tokens"]
+TOKEN_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenAIOptions:
+    """How to reach an OpenAI-compatible endpoint (`model.*` / `target.*` with `backend: openai`).
+
+    base_url: None = api.openai.com (or the SDK's OPENAI_BASE_URL); any OpenAI-compatible /v1 URL.
+    api_key_env: the environment variable holding the key (the key itself is never configured).
+    timeout_s: seconds per attempt (120). max_retries: SDK retries for 408/409/429/5xx and
+    connection errors, honouring Retry-After (3). token_param: the completion-limit parameter,
+    max_completion_tokens or, for servers that only know the older name, max_tokens.
+    """
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    token_param: str = "max_completion_tokens"
+
+    def __post_init__(self) -> None:
+        check_text("base_url", self.base_url, optional=True)
+        check_text("api_key_env", self.api_key_env)
+        check_number("timeout_s", self.timeout_s, above=0)
+        check_int("max_retries", self.max_retries, minimum=0, maximum=20)
+        object.__setattr__(
+            self, "token_param", choice("token_param", self.token_param, TOKEN_PARAMS)
+        )
+
+
+def _utf8(text: str) -> str:
+    """`text` with unpaired surrogates (a reply may escape one, `\\ud800`) replaced by U+FFFD,
+    so it can be written to the call cache and the outputs as UTF-8."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _short(text: Any, limit: int = 300) -> str:
@@ -28,19 +63,12 @@ class OpenAIBackend:
     `name` includes the endpoint, so call records from another server never answer for this one.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout_s: float = 120.0,
-        max_retries: int = 3,
-        token_param: TokenParam = "max_completion_tokens",
-    ) -> None:
-        if token_param not in ("max_completion_tokens", "max_tokens"):
-            raise ConfigError(
-                f"model.token_param must be max_completion_tokens or max_tokens, not {token_param!r}"
-            )
+    def __init__(self, **options: Any) -> None:
+        """`options` are the fields of `OpenAIOptions`, checked there."""
+        settings = OpenAIOptions(**options)
+        base_url, api_key_env = settings.base_url, settings.api_key_env
+        timeout_s, max_retries = settings.timeout_s, settings.max_retries
+        token_param = settings.token_param
         api_key = os.environ.get(api_key_env)
         if not api_key:
             raise ConfigError(
@@ -113,7 +141,7 @@ class OpenAIBackend:
         choice = completion.choices[0]
         usage = completion.usage
         return ChatResponse(
-            text=choice.message.content or "",
+            text=_utf8(choice.message.content or ""),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             latency_s=latency,

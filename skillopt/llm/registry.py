@@ -2,46 +2,62 @@
 
 The offline stand-ins live with the simulation they answer for (`skillopt.sim`), and `llm` must
 not import it, so `skillopt.cli` registers them here by name at start-up, as a plugin would.
+A backend may declare its options as a settings dataclass: the config schema of a role whose
+`backend` names it is derived from those fields, and the options are checked there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from skillopt.base.errors import ConfigError
+from skillopt.llm.openai_backend import OpenAIOptions
 from skillopt.llm.types import ChatBackend
 
-BackendFactory = Callable[[Mapping[str, Any], str], ChatBackend]
-"""`(options, role) -> backend`; `options` is the role's config section, `role` is `optimizer`
-or `target`."""
-
-_OPENAI_OPTIONS = ("base_url", "api_key_env", "timeout_s", "max_retries", "token_param")
+BackendFactory = Callable[[Any, str], ChatBackend]
+"""`(options, role) -> backend`: `options` is an instance of the backend's options class (None
+when it declares none), `role` is `optimizer` or `target`."""
 
 
-def _openai(options: Mapping[str, Any], _role: str) -> ChatBackend:
+@dataclass(frozen=True, kw_only=True)
+class BackendSpec:
+    """How to build a backend, and the settings class of its options (None: it takes none)."""
+
+    factory: BackendFactory
+    options: type | None = None
+
+
+def _openai(options: OpenAIOptions, _role: str) -> ChatBackend:
     from skillopt.llm.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(**{k: options[k] for k in _OPENAI_OPTIONS if k in options})
+    return OpenAIBackend(**asdict(options))
 
 
-_FACTORIES: dict[str, BackendFactory] = {"openai": _openai}
+_BACKENDS: dict[str, BackendSpec] = {
+    "openai": BackendSpec(factory=_openai, options=OpenAIOptions),
+}
 
 
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Make `name` a valid `backend` value; registering a name again replaces its factory."""
-    _FACTORIES[name] = factory
+def register_backend(name: str, factory: BackendFactory, *, options: type | None = None) -> None:
+    """Make `name` a valid `backend` value; registering a name again replaces it."""
+    _BACKENDS[name] = BackendSpec(factory=factory, options=options)
 
 
 def backend_names() -> tuple[str, ...]:
-    return tuple(sorted(_FACTORIES))
+    return tuple(sorted(_BACKENDS))
 
 
-def make_backend(name: str, options: Mapping[str, Any], *, role: str = "optimizer") -> ChatBackend:
-    """The backend registered as `name`, built from `options` for `role`."""
-    factory = _FACTORIES.get(name)
-    if factory is None:
+def backend_spec(name: str) -> BackendSpec:
+    spec = _BACKENDS.get(name)
+    if spec is None:
         raise ConfigError(
             f"unknown backend {name!r}; registered backends: {', '.join(backend_names())}"
         )
-    return factory(options, role)
+    return spec
+
+
+def make_backend(name: str, options: Any = None, *, role: str = "optimizer") -> ChatBackend:
+    """The backend registered as `name`, built from `options` (its options instance) for `role`."""
+    return backend_spec(name).factory(options, role)

@@ -24,7 +24,7 @@ class ReplayBackend:
         for path in sorted(folder.glob("*.json")):
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-                self._records[record["key"]] = ChatResponse.from_dict(record["response"])
+                self._records[record["key"]] = ChatResponse.from_json(record["response"])
                 backends.add(record["backend"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ConfigError(f"replay: unreadable call record {path}: {exc}") from None

@@ -24,7 +24,7 @@ class ChatRequest:
     temperature: float | None = None
     response_schema: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "messages": [dict(m) for m in self.messages],
@@ -35,7 +35,7 @@ class ChatRequest:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChatRequest:
+    def from_json(cls, data: dict[str, Any]) -> ChatRequest:
         return cls(
             model=data["model"],
             messages=tuple(dict(m) for m in data["messages"]),
@@ -48,7 +48,7 @@ class ChatRequest:
     def key(self, backend: str) -> str:
         """Content address of this request on `backend` (sha256 of canonical JSON)."""
         canonical = json.dumps(
-            {"backend": backend, **self.to_dict()}, sort_keys=True, ensure_ascii=False
+            {"backend": backend, **self.to_json()}, sort_keys=True, ensure_ascii=False
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -69,7 +69,7 @@ class ChatResponse:
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "usage": {
@@ -83,7 +83,7 @@ class ChatResponse:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChatResponse:
+    def from_json(cls, data: dict[str, Any]) -> ChatResponse:
         usage = data.get("usage") or {}
         return cls(
             text=data["text"],

@@ -1,4 +1,5 @@
-"""The report job end to end: resolve the store, collect runs, verify replays, write, log."""
+"""The report job end to end: open the store, collect the runs, verify replays, lay out, write,
+and log a sweep's report to its parent run."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from skillopt.report.collect import Store, collect, collect_run, resolve_tracking_uri
 from skillopt.report.compare import Comparison, compare, pick
 from skillopt.report.content import DEFAULT_STEPS, build_content
-from skillopt.report.records import ReportError, RunRecord, Selection
+from skillopt.report.describe import choice_sentence, selection_title
+from skillopt.report.errors import ReportError
+from skillopt.report.layout import build_document
 from skillopt.report.replay import ReplayCheck, verify_replays
+from skillopt.report.report_json import report_data
 from skillopt.report.write import REPORT_FILES, write_report
+from skillopt.tracking.names import REFLECT_EXPERIMENT
+from skillopt.tracking.reader import Store, collect, collect_latest, collect_run, open_store
+from skillopt.tracking.records import RunRecord, Selection, StoreError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_EXPERIMENT = "skillopt-reflect"
+
+__all__ = ["DEFAULT_STEPS", "ReportRequest", "ReportResult", "make_report"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,17 +29,18 @@ class ReportRequest:
     """What to report on and where to write it.
 
     tracking_uri: the MLflow store (default `sqlite:///mlflow.db`, relative to the current
-    directory, like skillopt-reflect's). experiment: experiment name (default
-    `skillopt-reflect`; training runs are in `skillopt-train`). sweep_id: report on one sweep
-    of it. run_ids: report on these runs instead (any experiment). compare: two run ids (or
-    unique prefixes) to diff patch by patch. items: proposed items shown per reflect run
-    (default 5). steps: steps listed per training run (default 30; report.json holds them
-    all). verify_replay: replay every reflect run first and record whether its patches came
-    out byte for byte. out: the report folder (default `report`). generated_at: the timestamp
-    line (default now, UTC)."""
+    directory, like the jobs'). Which runs: `run_ids` (any experiment), else `sweep_id` (one
+    sweep of `experiment`, default `skillopt-reflect`), else `experiment` (all its runs but
+    sweep parents), else, with none of them given, the most recent sweep or run of the store
+    (skillopt-reflect or skillopt-train, whichever ran last). compare: two run ids (or unique
+    prefixes) to diff patch by patch. items: proposed items shown per reflect run (default 5).
+    steps: steps listed per training run (default 30; report.json holds them all).
+    verify_replay: replay every reflect run first and record whether its patches came out byte
+    for byte. out: the report folder (default `report`). generated_at: the timestamp line
+    (default now, UTC)."""
 
     tracking_uri: str = DEFAULT_TRACKING_URI
-    experiment: str = DEFAULT_EXPERIMENT
+    experiment: str | None = None
     sweep_id: str | None = None
     run_ids: tuple[str, ...] = ()
     compare: tuple[str, str] | None = None
@@ -45,11 +53,15 @@ class ReportRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportResult:
-    """html: path of report.html; logged_to: the sweep parent run the report was logged to;
-    checks: replay verdicts by run id (empty without verify_replay)."""
+    """html: path of report.html; title: what the report is about (`sweep <id>`, ...);
+    chose: the sentence saying which sweep or run was chosen when none was asked for (else
+    None); logged_to: the sweep parent run the report was logged to; checks: replay verdicts
+    by run id (empty without verify_replay)."""
 
     html: Path
     selection: Selection
+    title: str
+    chose: str | None
     logged_to: str | None
     checks: dict[str, ReplayCheck]
 
@@ -59,18 +71,14 @@ def make_report(
     *,
     on_replay: Callable[[RunRecord, ReplayCheck], None] | None = None,
 ) -> ReportResult:
-    """Write the report `request` asks for; ReportError (one line) on bad input."""
+    """Write the report `request` asks for. Bad input raises a one-line ReportError (options)
+    or StoreError (store, experiment, sweep or run); nothing is written then."""
     if request.items < 0:
         raise ReportError(f"--items must be 0 or more, not {request.items}")
     if request.steps < 0:
         raise ReportError(f"--steps must be 0 or more, not {request.steps}")
-    store = Store(resolve_tracking_uri(request.tracking_uri))
-    selection = collect(
-        store,
-        experiment=request.experiment,
-        sweep_id=request.sweep_id,
-        run_ids=list(request.run_ids) or None,
-    )
+    store = open_store(request.tracking_uri)
+    selection = _select(store, request)
     comparison = _comparison(store, selection, request.compare)
     checks: dict[str, ReplayCheck] = {}
     if request.verify_replay:
@@ -81,12 +89,33 @@ def make_report(
     content = build_content(
         selection, items=request.items, comparison=comparison, steps=request.steps
     )
-    html = write_report(content, request.out, generated_at=request.generated_at)
+    document = build_document(content)
+    html = write_report(
+        document, report_data(content), request.out, generated_at=request.generated_at
+    )
     logged_to = None
     if selection.kind == "sweep" and selection.parent is not None:
-        store.log_report(selection.parent.run_id, request.out, files=REPORT_FILES)
+        store.log_report(selection.parent.run_id, folder=request.out, files=REPORT_FILES)
         logged_to = selection.parent.run_id
-    return ReportResult(html=html, selection=selection, logged_to=logged_to, checks=checks)
+    return ReportResult(
+        html=html,
+        selection=selection,
+        title=selection_title(selection),
+        chose=choice_sentence(selection),
+        logged_to=logged_to,
+        checks=checks,
+    )
+
+
+def _select(store: Store, request: ReportRequest) -> Selection:
+    if not (request.run_ids or request.sweep_id is not None or request.experiment):
+        return collect_latest(store)
+    return collect(
+        store,
+        experiment=request.experiment or REFLECT_EXPERIMENT,
+        sweep_id=request.sweep_id,
+        run_ids=request.run_ids,
+    )
 
 
 def _comparison(
@@ -99,8 +128,8 @@ def _comparison(
         run = pick(ref, selection.runs)
         if run is None:
             try:
-                run = collect_run(store, ref)
-            except ReportError:
+                run = collect_run(store, run_id=ref)
+            except StoreError:
                 raise ReportError(
                     f"--compare: no run {ref!r} in this report or in {store.uri}"
                 ) from None

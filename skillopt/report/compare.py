@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skillopt.report.records import ReportError, RunRecord
+from skillopt.report.errors import ReportError
 from skillopt.report.tables import item_text
+from skillopt.tracking.records import RunRecord
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import math
 
-from skillopt.report.plots import Plot, _figure, _render, _Style
-from skillopt.report.records import RunRecord
+from skillopt.report.document import Figure
+from skillopt.report.plots import DefaultStyle, new_figure, png_bytes
 from skillopt.report.training import REJECT, SKIP, StepRow
+from skillopt.tracking.names import Metric
+from skillopt.tracking.records import RunRecord
 
 OVERLAY_NAME = "train_gate_best.png"
 
 # (metric, legend label, line style) of a run's score curve. The gate values are states that
 # hold until the next decision, so they are drawn as steps.
 CURVE_LINES = (
-    ("selection.hard", "selection hard (candidate)", {"color": "C0", "marker": ".", "lw": 1.2}),
-    ("gate.current", "gate current", {"color": "C1", "drawstyle": "steps-post", "lw": 1.4}),
-    ("gate.best", "gate best", {"color": "k", "drawstyle": "steps-post", "ls": "--", "lw": 1.2}),
+    (
+        Metric.SELECTION_HARD,
+        "selection hard (candidate)",
+        {"color": "C0", "marker": ".", "lw": 1.2},
+    ),
+    (Metric.GATE_CURRENT, "gate current", {"color": "C1", "drawstyle": "steps-post", "lw": 1.4}),
+    (
+        Metric.GATE_BEST,
+        "gate best",
+        {"color": "k", "drawstyle": "steps-post", "ls": "--", "lw": 1.2},
+    ),
 )
 _LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -34,7 +44,7 @@ def _mark_height(row: StepRow) -> float | None:
     return row.gate_score if row.gate_score is not None else row.selection_hard
 
 
-def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Plot | None:
+def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Figure | None:
     """Selection hard, gate current and gate best against step for one training run; accepted
     steps marked with a green triangle and rejected ones with a red cross (both at the
     candidate's gate score), skipped steps as grey vertical lines. None without any of the
@@ -44,10 +54,10 @@ def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Plot | N
     accepted = [(r.step, _mark_height(r)) for r in rows if r.accepted]
     rejected = [(r.step, _mark_height(r)) for r in rows if r.action == REJECT]
     skipped = [r.step for r in rows if r.action == SKIP]
-    with _Style():
+    with DefaultStyle():
         from matplotlib.ticker import MaxNLocator
 
-        fig = _figure(7.5, 3.6)
+        fig = new_figure(7.5, 3.6)
         ax = fig.subplots()
         for index, step in enumerate(skipped):
             ax.axvline(
@@ -55,7 +65,7 @@ def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Plot | N
             )
         for name, label, style in CURVE_LINES:
             points = list(run.history.get(name, ()))
-            if name == "selection.hard":  # no candidate on a skipped step: a gap, not a line
+            if name == Metric.SELECTION_HARD:  # no candidate on a skipped step: a gap, not a line
                 points = sorted(points + [(step, math.nan) for step in skipped])
             if points:
                 xs, ys = zip(*points, strict=True)
@@ -73,8 +83,8 @@ def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Plot | N
         ax.set_title(caption)
         ax.grid(True, alpha=0.3)
         fig.legend(loc="outside right upper")
-        png = _render(fig)
-    return Plot(
+        png = png_bytes(fig)
+    return Figure(
         name=curve_name(run),
         title=f"Score curve of run {caption}: selection hard, gate current and gate best "
         "against step; accepted steps ▲, rejected ✕, skipped as grey lines",
@@ -82,21 +92,21 @@ def curve_plot(run: RunRecord, rows: list[StepRow], *, caption: str) -> Plot | N
     )
 
 
-def best_overlay(runs: tuple[RunRecord, ...], captions: list[str]) -> Plot | None:
+def best_overlay(runs: tuple[RunRecord, ...], captions: list[str]) -> Figure | None:
     """`gate.best` against step, one line per run (by caption); None when fewer than two runs
     logged it."""
     lines = [
-        (caption, run.history["gate.best"])
+        (caption, run.history[Metric.GATE_BEST])
         for run, caption in zip(runs, captions, strict=True)
-        if run.history.get("gate.best")
+        if run.history.get(Metric.GATE_BEST)
     ]
     if len(lines) < 2:
         return None
-    with _Style():
+    with DefaultStyle():
         from matplotlib.ticker import MaxNLocator
 
         legend_rows = math.ceil(len(lines) / 2)
-        fig = _figure(7.5, 3.4 + 0.2 * legend_rows)
+        fig = new_figure(7.5, 3.4 + 0.2 * legend_rows)
         ax = fig.subplots()
         for index, (caption, points) in enumerate(lines):
             xs, ys = zip(*points, strict=True)
@@ -115,8 +125,8 @@ def best_overlay(runs: tuple[RunRecord, ...], captions: list[str]) -> Plot | Non
         ax.set_ylabel("gate best")
         ax.grid(True, alpha=0.3)
         fig.legend(loc="outside lower center", ncols=2)
-        png = _render(fig)
-    return Plot(
+        png = png_bytes(fig)
+    return Figure(
         name=OVERLAY_NAME,
         title="Best gate score against step, one line per training run",
         png=png,

@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes (matplotlib, Agg, no pyplot state).
+"""The reflect part's figures as PNG bytes (matplotlib, Agg, no pyplot state): every metric
+that varies against a swept param, and tokens and cost per run.
 
 Bytes are reproducible: fixed figure sizes and dpi, Matplotlib's default style whatever the
 user's matplotlibrc says, and no `Software` entry in the PNG metadata, so the same runs give
@@ -11,25 +12,18 @@ import io
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
-from skillopt.report.records import RunRecord
-from skillopt.report.tables import MISSING, metric_sum
+from skillopt.report.document import Figure
+from skillopt.report.tables import metric_sum
+from skillopt.report.text import MISSING
+from skillopt.tracking.names import Metric, Param
+from skillopt.tracking.records import RunRecord
 
 DPI = 100
-MODE_PARAM = "reflect.update_mode"
+MODE_PARAM = Param.UPDATE_MODE
 PNG_METADATA = {"Software": None}
 _STYLE = {"font.size": 8.0, "axes.titlesize": 8.0, "legend.fontsize": 8.0, "figure.dpi": DPI}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Plot:
-    """name: file name under `plots/`; title: what it shows (also the image's alt text)."""
-
-    name: str
-    title: str
-    png: bytes
 
 
 def file_stem(text: str) -> str:
@@ -51,19 +45,21 @@ def _short(label: str, limit: int = 28) -> str:
     return label if len(label) <= limit else "…" + label[-(limit - 1) :]
 
 
-def _render(fig: Any) -> bytes:
+def png_bytes(fig: Any) -> bytes:
+    """`fig` as PNG bytes, at the fixed dpi and without a `Software` entry."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
     return buffer.getvalue()
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A Matplotlib figure of that size in inches (no pyplot state), laid out constrained."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-class _Style:
+class DefaultStyle:
     """Matplotlib's defaults plus a few sizes, for the duration of a `with` block."""
 
     def __enter__(self) -> None:
@@ -78,7 +74,7 @@ class _Style:
         self._context.__exit__(*exc)
 
 
-def metric_plot(runs: tuple[RunRecord, ...], param: str, metrics: list[str]) -> Plot | None:
+def metric_plot(runs: tuple[RunRecord, ...], param: str, metrics: list[str]) -> Figure | None:
     """Every metric in `metrics` against `param`, one subplot each, one line per update mode
     (the mean where several runs share a value; every run is also drawn as a dot)."""
     if not metrics:
@@ -98,8 +94,8 @@ def metric_plot(runs: tuple[RunRecord, ...], param: str, metrics: list[str]) -> 
 
     ncols = min(4, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
-    with _Style():
-        fig = _figure(3.3 * ncols, 2.5 * nrows + 0.5)
+    with DefaultStyle():
+        fig = new_figure(3.3 * ncols, 2.5 * nrows + 0.5)
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for index, metric in enumerate(metrics):
             ax = axes[index // ncols][index % ncols]
@@ -129,26 +125,26 @@ def metric_plot(runs: tuple[RunRecord, ...], param: str, metrics: list[str]) -> 
         handles, labels = axes[0][0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside upper center", ncols=len(handles))
-        png = _render(fig)
-    return Plot(
+        png = png_bytes(fig)
+    return Figure(
         name=f"metrics_vs_{file_stem(param)}.png",
         title=f"Each metric that varies against {param}, one line per update mode",
         png=png,
     )
 
 
-def usage_plot(runs: tuple[RunRecord, ...]) -> Plot | None:
+def usage_plot(runs: tuple[RunRecord, ...]) -> Figure | None:
     """Prompt and completion tokens (stacked) and cost per run."""
     if not runs:
         return None
     labels = [run.label for run in runs]
-    prompt = [run.metrics.get("llm.prompt_tokens") for run in runs]
-    completion = [run.metrics.get("llm.completion_tokens") for run in runs]
-    cost = [metric_sum(run, ("llm.cost_usd",)) for run in runs]
+    prompt = [run.metrics.get(Metric.LLM_PROMPT_TOKENS) for run in runs]
+    completion = [run.metrics.get(Metric.LLM_COMPLETION_TOKENS) for run in runs]
+    cost = [metric_sum(run, (Metric.LLM_COST_USD,)) for run in runs]
     xs = list(range(len(runs)))
     width = min(20.0, max(6.0, 0.6 * len(runs) + 2.0))
-    with _Style():
-        fig = _figure(width, 5.5)
+    with DefaultStyle():
+        fig = new_figure(width, 5.5)
         tokens_ax, cost_ax = fig.subplots(2, 1, sharex=True)
         tokens_ax.bar(xs, [p or 0 for p in prompt], color="C0", label="prompt")
         tokens_ax.bar(
@@ -171,13 +167,13 @@ def usage_plot(runs: tuple[RunRecord, ...]) -> Plot | None:
         for ax in (tokens_ax, cost_ax):
             ax.set_ylim(bottom=0)
             ax.grid(True, axis="y", alpha=0.3)
-        png = _render(fig)
-    return Plot(name="tokens_cost.png", title="Tokens and cost per run", png=png)
+        png = png_bytes(fig)
+    return Figure(name="tokens_cost.png", title="Tokens and cost per run", png=png)
 
 
 def report_plots(
     runs: tuple[RunRecord, ...], *, params: list[str], metrics: list[str]
-) -> list[Plot]:
+) -> list[Figure]:
     """One figure per swept param (every varying metric against it), then tokens and cost."""
     plots = [metric_plot(runs, param, metrics) for param in params]
     plots.append(usage_plot(runs))

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillopt.report.collect import Store
-from skillopt.report.records import TAG_REPLAY_DETAIL, TAG_REPLAY_VERIFIED, PatchFile, RunRecord
 from skillopt.report.reproduce import replay_args, replay_blocker
-from skillopt.report.tables import one_line
+from skillopt.report.text import one_line
+from skillopt.tracking.names import Artifact, Tag
+from skillopt.tracking.reader import Store
+from skillopt.tracking.records import PatchFile, RunRecord
 
 REPLAY_TIMEOUT_S = 900
 
@@ -39,8 +40,8 @@ class ReplayCheck:
         if self.verified is None:
             return {}
         return {
-            TAG_REPLAY_VERIFIED: "true" if self.verified else "false",
-            TAG_REPLAY_DETAIL: self.detail,
+            Tag.REPLAY_VERIFIED: "true" if self.verified else "false",
+            Tag.REPLAY_DETAIL: self.detail,
         }
 
 
@@ -122,7 +123,8 @@ def verify_run(run: RunRecord, *, tracking_uri: str, workdir: Path) -> ReplayChe
             verified=False,
             detail=f"replay failed (exit {proc.returncode}): {last}",
         )
-    ok, detail = compare_patches(run.patches, out / "patches")
+    # The replay's patches/ folder, which a run uploads as its artifact folder of that name.
+    ok, detail = compare_patches(run.patches, out / Artifact.PATCHES)
     return ReplayCheck(run_id=run.run_id, verified=ok, detail=detail)
 
 
@@ -140,7 +142,7 @@ def verify_replays(
             workdir.mkdir()
             check = verify_run(run, tracking_uri=store.uri, workdir=workdir)
             if check.tags:
-                store.set_tags(run.run_id, check.tags)
+                store.set_tags(run.run_id, tags=check.tags)
             results[run.run_id] = check
             if on_result is not None:
                 on_result(run, check)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from skillopt.report.records import RunRecord
+from skillopt.tracking.names import Artifact, Tag
 from skillopt.tracking.params import override_key
+from skillopt.tracking.records import RunRecord
 
 CONSOLE_SCRIPT = "skillopt-reflect"
 TRAIN_CONSOLE_SCRIPT = "skillopt-train"
@@ -55,9 +56,9 @@ def replay_overrides(overrides: list[str], *, sections: tuple[str, ...] = ("mode
 
 def replay_blocker(run: RunRecord) -> str | None:
     """Why `run` has nothing to replay, or None if it has recorded calls to replay."""
-    if run.status != "FINISHED":
+    if not run.finished:
         return f"the run ended {run.status}"
-    if "llm_calls" not in run.artifact_dirs:
+    if Artifact.LLM_CALLS not in run.artifact_dirs:
         return "the run recorded no calls (no llm_calls/ artifacts)"
     return None
 
@@ -121,13 +122,13 @@ def reproduction(run: RunRecord, *, tracking_uri: str) -> Reproduction:
     rerun = [script, *overrides]
     replay = [script, *replay_args(run, tracking_uri=tracking_uri)]
     return Reproduction(
-        recorded_command=run.tags.get("skillopt.command"),
+        recorded_command=run.tags.get(Tag.COMMAND),
         overrides=overrides,
         cwd=run.cwd,
-        git_commit=run.tags.get("skillopt.git_commit", "unknown"),
-        git_dirty=run.tags.get("skillopt.git_dirty", "unknown"),
-        skillopt_version=run.tags.get("skillopt.version", "unknown"),
-        mlflow_version=run.tags.get("skillopt.mlflow_version", "unknown"),
+        git_commit=run.tags.get(Tag.GIT_COMMIT, "unknown"),
+        git_dirty=run.tags.get(Tag.GIT_DIRTY, "unknown"),
+        skillopt_version=run.tags.get(Tag.VERSION, "unknown"),
+        mlflow_version=run.tags.get(Tag.MLFLOW_VERSION, "unknown"),
         rerun=rerun,
         replay=replay,
         replay_blocker=replay_blocker(run),

@@ -1,53 +1,38 @@
-"""The report's data, derived from run records: the runs table, proposed items, failure types.
+"""The reflect part's data, derived from run records: the runs table, proposed items, failure
+types, and which params and metrics vary.
 
-Pure functions over `RunRecord`s; the renderers only lay out what is computed here. Values
-that a run did not log are None here and `—` when shown.
+Pure functions over `RunRecord`s. Values that a run did not log are None here (and `—` when
+shown). `RunsTable` is also the training runs table (`training`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.report.records import TAG_ERROR, TAG_REPLAY_DETAIL, TAG_REPLAY_VERIFIED, RunRecord
+from skillopt.report.text import MISSING, fmt_number, mark, one_line
+from skillopt.tracking.names import Metric, Tag
+from skillopt.tracking.records import RunRecord
 
-MISSING = "—"
-ITEM_MAX_CHARS = 240
+TOKENS = "tokens"  # the report's own column: prompt plus completion tokens
+TOKEN_METRICS = (Metric.LLM_PROMPT_TOKENS, Metric.LLM_COMPLETION_TOKENS)
 
 # Metric columns of the runs table: (key in report.json, header, metric names summed).
 METRIC_COLUMNS = (
-    ("payload.items", "payload items", ("payload.items",)),
-    ("minibatches.failed", "failed minibatches", ("minibatches.failed",)),
-    ("tokens", "tokens", ("llm.prompt_tokens", "llm.completion_tokens")),
-    ("llm.cost_usd", "cost (USD)", ("llm.cost_usd",)),
-    ("reflect.wall_s", "wall time (s)", ("reflect.wall_s",)),
+    (Metric.PAYLOAD_ITEMS, "payload items", (Metric.PAYLOAD_ITEMS,)),
+    (Metric.MINIBATCHES_FAILED, "failed minibatches", (Metric.MINIBATCHES_FAILED,)),
+    (TOKENS, "tokens", TOKEN_METRICS),
+    (Metric.LLM_COST_USD, "cost (USD)", (Metric.LLM_COST_USD,)),
+    (Metric.REFLECT_WALL_S, "wall time (s)", (Metric.REFLECT_WALL_S,)),
 )
 
 
-def fmt_number(value: float | None) -> str:
-    """Integers without a decimal point, other numbers to 4 significant digits, None as `—`."""
-    if value is None:
-        return MISSING
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def one_line(text: str, limit: int = ITEM_MAX_CHARS) -> str:
-    """`text` on one line (whitespace collapsed), cut to `limit` characters with `…`."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def varying_params(runs: tuple[RunRecord, ...] | list[RunRecord]) -> list[str]:
+def varying_params(runs: Sequence[RunRecord]) -> list[str]:
     """Param names whose value (or presence) differs between the runs, sorted by name."""
     names = sorted({name for run in runs for name in run.params})
     return [name for name in names if len({run.params.get(name) for run in runs}) > 1]
-
-
-def metric_names(runs: tuple[RunRecord, ...] | list[RunRecord]) -> list[str]:
-    return sorted({name for run in runs for name in run.metrics})
 
 
 def metric_sum(run: RunRecord, names: tuple[str, ...]) -> float | None:
@@ -59,20 +44,15 @@ def metric_sum(run: RunRecord, names: tuple[str, ...]) -> float | None:
 
 def verification(run: RunRecord) -> tuple[bool | None, str]:
     """(verified?, detail) from the `skillopt.replay_verified` tags; None if never verified."""
-    value = run.tags.get(TAG_REPLAY_VERIFIED)
-    detail = run.tags.get(TAG_REPLAY_DETAIL, "")
+    value = run.tags.get(Tag.REPLAY_VERIFIED)
     if value is None:
         return None, ""
-    return value == "true", detail
-
-
-def mark(verified: bool | None) -> str:
-    return MISSING if verified is None else ("✓" if verified else "✗")
+    return value == "true", run.tags.get(Tag.REPLAY_DETAIL, "")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Column:
-    """key: name in report.json; header: as shown; numeric: sorts as a number in the HTML."""
+    """key: name in report.json; header: as shown; numeric: a number (sorts as one)."""
 
     key: str
     header: str
@@ -95,37 +75,53 @@ class RunsTable:
         return fmt_number(value) if column.numeric else str(value)
 
 
+def table_of(
+    runs: Sequence[RunRecord],
+    *,
+    numeric: Sequence[tuple[str, str]],
+    text: Sequence[tuple[str, str]] = (),
+    values: Sequence[dict[str, Any]],
+    notes: list[str],
+) -> RunsTable:
+    """A runs table: job (when any run has one), the params that vary, status, the `numeric`
+    columns and then the `text` columns ((key, header) pairs) with `values` (one dict per run,
+    by key), and run id."""
+    params = varying_params(runs)
+    has_jobs = any(run.job_num is not None for run in runs)
+    columns = [Column(key="job", header="job", numeric=True)] if has_jobs else []
+    columns += [Column(key=f"params.{name}", header=name) for name in params]
+    columns.append(Column(key="status", header="status"))
+    columns += [Column(key=key, header=header, numeric=True) for key, header in numeric]
+    columns += [Column(key=key, header=header) for key, header in text]
+    columns.append(Column(key="run_id", header="run id"))
+    rows = []
+    for run, own in zip(runs, values, strict=True):
+        row: dict[str, Any] = {"job": run.job_num} if has_jobs else {}
+        row |= {f"params.{name}": run.params.get(name) for name in params}
+        row["status"] = run.status
+        row |= {key: own[key] for key, _ in [*numeric, *text]}
+        row["run_id"] = run.run_id
+        rows.append(row)
+    return RunsTable(columns=columns, rows=rows, notes=notes)
+
+
 def runs_table(runs: tuple[RunRecord, ...]) -> RunsTable:
     """The swept params (only those that vary) as columns, then status, payload items, failed
     minibatches, tokens, cost, wall time, replay verification (once any run has one) and run id."""
-    params = varying_params(runs)
-    columns: list[Column] = []
-    has_jobs = any(run.job_num is not None for run in runs)
-    if has_jobs:
-        columns.append(Column(key="job", header="job", numeric=True))
-    columns += [Column(key=f"params.{name}", header=name) for name in params]
-    columns.append(Column(key="status", header="status"))
-    columns += [Column(key=key, header=header, numeric=True) for key, header, _ in METRIC_COLUMNS]
     verified_any = any(verification(run)[0] is not None for run in runs)
-    if verified_any:
-        columns.append(Column(key="replay_verified", header="replay verified"))
-    columns.append(Column(key="run_id", header="run id"))
-
-    rows = []
+    values = []
     for run in runs:
-        row: dict[str, Any] = {}
-        if has_jobs:
-            row["job"] = run.job_num
-        for name in params:
-            row[f"params.{name}"] = run.params.get(name)
-        row["status"] = run.status
-        for key, _, names in METRIC_COLUMNS:
-            row[key] = metric_sum(run, names)
+        own: dict[str, Any] = {key: metric_sum(run, names) for key, _, names in METRIC_COLUMNS}
         if verified_any:
-            row["replay_verified"] = mark(verification(run)[0])
-        row["run_id"] = run.run_id
-        rows.append(row)
-    return RunsTable(columns=columns, rows=rows, notes=gap_notes(runs))
+            own["replay_verified"] = mark(verification(run)[0])
+        values.append(own)
+    return table_of(
+        runs,
+        numeric=[(key, header) for key, header, _ in METRIC_COLUMNS],
+        text=[("replay_verified", "replay verified")] if verified_any else [],
+        values=values,
+        notes=gap_notes(runs),
+    )
 
 
 def gap_notes(runs: tuple[RunRecord, ...]) -> list[str]:
@@ -134,9 +130,8 @@ def gap_notes(runs: tuple[RunRecord, ...]) -> list[str]:
     wanted = sorted({name for _, _, names in METRIC_COLUMNS for name in names})
     for run in runs:
         missing = [name for name in wanted if name not in run.metrics]
-        if run.status != "FINISHED":
-            error = run.tags.get(TAG_ERROR)
-            reason = f": {one_line(error, 300)}" if error else ""
+        if not run.finished:
+            reason = f": {one_line(run.error, 300)}" if run.error else ""
             if not run.metrics:
                 what = "it logged no metrics"
             elif missing:
@@ -203,20 +198,20 @@ def failure_counts(run: RunRecord) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _metric_values(runs: tuple[RunRecord, ...]) -> dict[str, set[float]]:
+    """Each metric any run logged, by name, with the set of its values."""
+    values: dict[str, set[float]] = {}
+    for run in runs:
+        for name, value in run.metrics.items():
+            values.setdefault(name, set()).add(value)
+    return dict(sorted(values.items()))
+
+
 def constant_metrics(runs: tuple[RunRecord, ...]) -> list[tuple[str, float]]:
     """Metrics with one value in every run that logged them (not worth a plot), by name."""
-    out = []
-    for name in metric_names(runs):
-        values = {run.metrics[name] for run in runs if name in run.metrics}
-        if len(values) == 1:
-            out.append((name, values.pop()))
-    return out
+    return [(name, next(iter(v))) for name, v in _metric_values(runs).items() if len(v) == 1]
 
 
 def varying_metrics(runs: tuple[RunRecord, ...]) -> list[str]:
     """Metrics with at least two different values across the runs, sorted by name."""
-    return [
-        name
-        for name in metric_names(runs)
-        if len({run.metrics[name] for run in runs if name in run.metrics}) > 1
-    ]
+    return [name for name, v in _metric_values(runs).items() if len(v) > 1]

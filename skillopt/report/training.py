@@ -12,16 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skillopt.report.records import STEP_METRICS, TAG_ERROR, RunRecord
-from skillopt.report.tables import (
-    MISSING,
-    Column,
-    RunsTable,
-    fmt_number,
-    metric_sum,
-    one_line,
-    varying_params,
-)
+from skillopt.report.tables import TOKEN_METRICS, TOKENS, RunsTable, metric_sum, table_of
+from skillopt.report.text import MISSING, fmt_number, one_line
+from skillopt.tracking.names import Metric, Param
+from skillopt.tracking.records import RunRecord
 
 # Step actions as the report names them (SkillOpt's accept / accept_new_best / force_accept /
 # reject / skip_*), told apart from the `gate.accepted` and `gate.best` histories.
@@ -36,27 +30,27 @@ ACCEPTED_ACTIONS = frozenset({ACCEPT, ACCEPT_NEW_BEST, FORCE_ACCEPT, FORCE_ACCEP
 
 # The step metrics that say a step happened. `llm.cost_usd` is left out: its final, run-level
 # value may be logged at a step of its own.
-STEP_EVIDENCE = tuple(m for m in STEP_METRICS if m != "llm.cost_usd")
+STEP_EVIDENCE = tuple(m for m in Metric.STEP_HISTORY if m != Metric.LLM_COST_USD)
 
 # Columns of the training runs table after the params: (key in report.json, header, metric
 # names summed). Keys that a cut-short run can take from its history are in HISTORY_FALLBACK.
 TRAIN_METRIC_COLUMNS = (
-    ("baseline.selection_score", "baseline selection", ("baseline.selection_score",)),
-    ("best.selection_score", "best selection", ("best.selection_score",)),
-    ("test.delta_hard", "test Δ hard", ("test.delta_hard",)),
-    ("steps.accepted", "accepted", ("steps.accepted",)),
-    ("steps.rejected", "rejected", ("steps.rejected",)),
-    ("steps.skipped", "skipped", ("steps.skipped",)),
-    ("tokens", "tokens", ("llm.prompt_tokens", "llm.completion_tokens")),
-    ("llm.cost_usd", "cost (USD)", ("llm.cost_usd",)),
-    ("train.wall_s", "wall time (s)", ("train.wall_s",)),
+    (Metric.BASELINE_SELECTION, "baseline selection", (Metric.BASELINE_SELECTION,)),
+    (Metric.BEST_SELECTION, "best selection", (Metric.BEST_SELECTION,)),
+    (Metric.TEST_DELTA_HARD, "test Δ hard", (Metric.TEST_DELTA_HARD,)),
+    (Metric.STEPS_ACCEPTED, "accepted", (Metric.STEPS_ACCEPTED,)),
+    (Metric.STEPS_REJECTED, "rejected", (Metric.STEPS_REJECTED,)),
+    (Metric.STEPS_SKIPPED, "skipped", (Metric.STEPS_SKIPPED,)),
+    (TOKENS, "tokens", TOKEN_METRICS),
+    (Metric.LLM_COST_USD, "cost (USD)", (Metric.LLM_COST_USD,)),
+    (Metric.TRAIN_WALL_S, "wall time (s)", (Metric.TRAIN_WALL_S,)),
 )
 HISTORY_FALLBACK = (
-    "baseline.selection_score",
-    "best.selection_score",
-    "steps.accepted",
-    "steps.rejected",
-    "steps.skipped",
+    Metric.BASELINE_SELECTION,
+    Metric.BEST_SELECTION,
+    Metric.STEPS_ACCEPTED,
+    Metric.STEPS_REJECTED,
+    Metric.STEPS_SKIPPED,
 )
 
 # Step-table columns: (StepRow attribute, header), after `step` and `action`.
@@ -114,7 +108,7 @@ class StepRow:
 
 def gate_enabled(run: RunRecord) -> bool:
     """The run's `gate.enabled` param (true when not logged)."""
-    return str(run.params.get("gate.enabled", "true")).strip().lower() not in _FALSE
+    return str(run.params.get(Param.GATE_ENABLED, "true")).strip().lower() not in _FALSE
 
 
 def step_rows(run: RunRecord) -> list[StepRow]:
@@ -133,8 +127,8 @@ def step_rows(run: RunRecord) -> list[StepRow]:
         def value(name: str, at: int = step) -> float | None:
             return history.get(name, {}).get(at)
 
-        best = value("gate.best")
-        accepted = value("gate.accepted")
+        best = value(Metric.GATE_BEST)
+        accepted = value(Metric.GATE_ACCEPTED)
         if step == 0:
             action = BASELINE
         elif accepted is None:
@@ -153,16 +147,16 @@ def step_rows(run: RunRecord) -> list[StepRow]:
             StepRow(
                 step=step,
                 action=action,
-                edit_budget=value("select.edit_budget"),
-                selection_hard=value("selection.hard"),
-                selection_soft=value("selection.soft"),
-                gate_score=value("gate.score"),
-                gate_current=value("gate.current"),
+                edit_budget=value(Metric.EDIT_BUDGET),
+                selection_hard=value(Metric.SELECTION_HARD),
+                selection_soft=value(Metric.SELECTION_SOFT),
+                gate_score=value(Metric.GATE_SCORE),
+                gate_current=value(Metric.GATE_CURRENT),
                 gate_best=best,
-                train_hard=value("train.hard"),
-                train_soft=value("train.soft"),
-                edits_applied=value("update.edits_applied"),
-                cost_usd=value("llm.cost_usd"),
+                train_hard=value(Metric.TRAIN_HARD),
+                train_soft=value(Metric.TRAIN_SOFT),
+                edits_applied=value(Metric.EDITS_APPLIED),
+                cost_usd=value(Metric.LLM_COST_USD),
             )
         )
     return rows
@@ -176,15 +170,15 @@ def history_values(rows: list[StepRow]) -> dict[str, float]:
         first = rows[0]
         baseline = first.gate_best if first.gate_best is not None else first.gate_current
         if baseline is not None:
-            out["baseline.selection_score"] = baseline
+            out[Metric.BASELINE_SELECTION] = baseline
     bests = [r.gate_best for r in rows if r.gate_best is not None]
     if bests:
-        out["best.selection_score"] = bests[-1]
+        out[Metric.BEST_SELECTION] = bests[-1]
     if rows:
         updates = [r for r in rows if r.action != BASELINE]
-        out["steps.accepted"] = float(sum(r.accepted for r in updates))
-        out["steps.rejected"] = float(sum(r.action == REJECT for r in updates))
-        out["steps.skipped"] = float(sum(r.action == SKIP for r in updates))
+        out[Metric.STEPS_ACCEPTED] = float(sum(r.accepted for r in updates))
+        out[Metric.STEPS_REJECTED] = float(sum(r.action == REJECT for r in updates))
+        out[Metric.STEPS_SKIPPED] = float(sum(r.action == SKIP for r in updates))
     return out
 
 
@@ -202,28 +196,28 @@ class TrainSummary:
 
 
 SUMMARY_METRICS = (
-    "baseline.selection_score",
-    "best.selection_score",
-    "final.selection_score",
-    "test.baseline_hard",
-    "test.best_hard",
-    "test.final_hard",
-    "test.delta_hard",
-    "test.baseline_soft",
-    "test.best_soft",
-    "steps.total",
-    "steps.accepted",
-    "steps.rejected",
-    "steps.skipped",
-    "llm.calls",
-    "llm.cost_usd",
-    "train.wall_s",
+    Metric.BASELINE_SELECTION,
+    Metric.BEST_SELECTION,
+    Metric.FINAL_SELECTION,
+    Metric.TEST_HARD.format("baseline"),
+    Metric.TEST_HARD.format("best"),
+    Metric.TEST_HARD.format("final"),
+    Metric.TEST_DELTA_HARD,
+    Metric.TEST_SOFT.format("baseline"),
+    Metric.TEST_SOFT.format("best"),
+    Metric.STEPS_TOTAL,
+    Metric.STEPS_ACCEPTED,
+    Metric.STEPS_REJECTED,
+    Metric.STEPS_SKIPPED,
+    Metric.LLM_CALLS,
+    Metric.LLM_COST_USD,
+    Metric.TRAIN_WALL_S,
 )
 
 
 def train_summary(run: RunRecord, rows: list[StepRow]) -> TrainSummary:
     values: dict[str, float | None] = {name: run.metrics.get(name) for name in SUMMARY_METRICS}
-    values["tokens"] = metric_sum(run, ("llm.prompt_tokens", "llm.completion_tokens"))
+    values[TOKENS] = metric_sum(run, TOKEN_METRICS)
     derived = history_values(rows)
     used = []
     for key in HISTORY_FALLBACK:
@@ -237,30 +231,12 @@ def train_table(runs: tuple[RunRecord, ...], summaries: list[TrainSummary]) -> R
     """The training runs table: job, the params that vary between the training runs, status,
     baseline and best selection score, test delta (hard), accepted/rejected/skipped steps,
     tokens, cost, wall time and run id."""
-    params = varying_params(runs)
-    has_jobs = any(run.job_num is not None for run in runs)
-    columns: list[Column] = []
-    if has_jobs:
-        columns.append(Column(key="job", header="job", numeric=True))
-    columns += [Column(key=f"params.{name}", header=name) for name in params]
-    columns.append(Column(key="status", header="status"))
-    columns += [
-        Column(key=key, header=header, numeric=True) for key, header, _ in TRAIN_METRIC_COLUMNS
-    ]
-    columns.append(Column(key="run_id", header="run id"))
-    rows = []
-    for run, summary in zip(runs, summaries, strict=True):
-        row: dict[str, Any] = {}
-        if has_jobs:
-            row["job"] = run.job_num
-        for name in params:
-            row[f"params.{name}"] = run.params.get(name)
-        row["status"] = run.status
-        for key, _, _ in TRAIN_METRIC_COLUMNS:
-            row[key] = summary.get(key)
-        row["run_id"] = run.run_id
-        rows.append(row)
-    return RunsTable(columns=columns, rows=rows, notes=train_notes(runs, summaries))
+    return table_of(
+        runs,
+        numeric=[(key, header) for key, header, _ in TRAIN_METRIC_COLUMNS],
+        values=[summary.values for summary in summaries],
+        notes=train_notes(runs, summaries),
+    )
 
 
 def train_notes(runs: tuple[RunRecord, ...], summaries: list[TrainSummary]) -> list[str]:
@@ -271,9 +247,9 @@ def train_notes(runs: tuple[RunRecord, ...], summaries: list[TrainSummary]) -> l
     for run, summary in zip(runs, summaries, strict=True):
         missing = [n for n in wanted if n not in run.metrics and n not in summary.from_history]
         parts = []
-        if run.status != "FINISHED":
-            error = run.tags.get(TAG_ERROR)
-            parts.append(f"ended {run.status}{f': {one_line(error, 300)}' if error else ''}")
+        if not run.finished:
+            error = f": {one_line(run.error, 300)}" if run.error else ""
+            parts.append(f"ended {run.status}{error}")
         if summary.from_history:
             parts.append(f"{', '.join(summary.from_history)} read from its step history")
         if missing:

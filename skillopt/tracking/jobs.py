@@ -1,18 +1,33 @@
 """What each job kind records in its MLflow run: params, seed tags, metrics, tables, files.
 
 The run lifecycle (`run.py`) is the same for every job; what differs lives here, one class per
-job kind, chosen from the composed config.
+job kind. Each reads the job's typed result (`ReflectSummary`, `TrainOutcome`) and the composed
+config as a plain mapping; every name comes from `names.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from omegaconf import DictConfig, OmegaConf
+from skillopt.engine.summary import ReflectSummary
+from skillopt.engine.train.records import StepRecord, TrainOutcome
+from skillopt.llm.ledger import Usage
+from skillopt.tracking.names import (
+    JOB_REFLECT,
+    JOB_TRAIN,
+    REFLECT_EXPERIMENT,
+    TRAIN_EXPERIMENT,
+    Artifact,
+    Metric,
+    Param,
+    Tag,
+)
+from skillopt.tracking.params import select
 
-from skillopt.tracking.params import CURATED_PARAMS, TRAIN_PARAMS
+_USAGE_TOTALS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "retries", "cache_hits")
 
 
 def rollout_digest(rollout_dir: Path) -> str:
@@ -29,241 +44,257 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def usage_metrics(usage: Usage, prefix: str = "llm") -> dict[str, float]:
+    """`llm.calls`, `llm.prompt_tokens`, ... of a ledger's totals (`prefix` = `llm.optimizer` for
+    one role)."""
+    return {f"{prefix}.{name}": float(getattr(usage, name)) for name in _USAGE_TOTALS}
+
+
 class JobKind(Protocol):
     """One job type's contribution to its run."""
 
     name: str
     experiment: str
     curated_params: tuple[str, ...]
-    seed_key: str
     output_folders: tuple[str, ...]
     root_files: tuple[str, ...]
 
-    def seed_tags(self, cfg: DictConfig) -> dict[str, str]: ...
+    def seed_tags(self, config: Mapping[str, Any]) -> dict[str, str]: ...
 
-    def final_step(self, summary: dict[str, Any]) -> int:
+    def final_step(self, result: Any) -> int:
         """The step the end-of-job metrics are logged at."""
         ...
 
-    def metrics(self, summary: dict[str, Any]) -> dict[str, float]: ...
+    def metrics(self, result: Any) -> dict[str, float]: ...
 
-    def note(self, summary: dict[str, Any]) -> str: ...
+    def note(self, result: Any, config: Mapping[str, Any]) -> str: ...
 
-    def tables(self, summary: dict[str, Any]) -> dict[str, dict[str, list[Any]]]: ...
+    def tables(self, result: Any) -> dict[str, dict[str, list[Any]]]: ...
 
-    def dataset(self, summary: dict[str, Any]) -> tuple[Path, str, str, str] | None:
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
         """(source path, name, digest, context) of the data the job read, or None."""
         ...
 
-    def skill_path(self, summary: dict[str, Any]) -> Path | None: ...
+    def skill_path(self, config: Mapping[str, Any]) -> Path | None: ...
 
 
 class ReflectJob:
     """`skillopt-reflect`: one reflect step over a rollout directory."""
 
-    name = "reflect"
-    experiment = "skillopt-reflect"
-    curated_params = CURATED_PARAMS
-    seed_key = "reflect.seed"
-    output_folders = ("patches", "prompts", "trajectories", "llm_calls")
-    root_files = ("summary.json",)
+    name = JOB_REFLECT
+    experiment = REFLECT_EXPERIMENT
+    curated_params = Param.REFLECT
+    output_folders = (Artifact.PATCHES, Artifact.PROMPTS, Artifact.TRAJECTORIES, Artifact.LLM_CALLS)
+    root_files = (Artifact.SUMMARY,)
 
-    def final_step(self, summary: dict[str, Any]) -> int:
+    def final_step(self, result: ReflectSummary) -> int:
         return 0
 
-    def seed_tags(self, cfg: DictConfig) -> dict[str, str]:
-        seed = OmegaConf.select(cfg, "reflect.seed")
+    def seed_tags(self, config: Mapping[str, Any]) -> dict[str, str]:
+        seed = select(config, "reflect.seed")
         return {
-            "skillopt.seed": str(seed),
-            "skillopt.failure_seed": str(seed),
-            "skillopt.success_seed": str(None if seed is None else int(seed) + 1),
+            Tag.SEED: str(seed),
+            Tag.FAILURE_SEED: str(seed),
+            Tag.SUCCESS_SEED: str(None if seed is None else int(seed) + 1),
         }
 
-    def metrics(self, summary: dict[str, Any]) -> dict[str, float]:
-        """The run's metrics, named as in the README (`llm.prompt_tokens`, `minibatches.failed`, ...)."""
-        traj, mb, payload, llm = (
-            summary["trajectories"],
-            summary["minibatches"],
-            summary["payload"],
-            summary["llm"],
-        )
+    def metrics(self, result: ReflectSummary) -> dict[str, float]:
+        """The run's metrics, named as in the README (`llm.prompt_tokens`, `minibatches.failed`)."""
+        traj, mb, payload = result.trajectories, result.minibatches, result.payload
         metrics: dict[str, float] = {
-            "trajectories.total": traj["total"],
-            "trajectories.failures": traj["failures"],
-            "trajectories.successes": traj["successes"],
-            "trajectories.skipped": traj["skipped"],
-            "minibatches.total": mb["total"],
-            "minibatches.failure": mb["failure"],
-            "minibatches.success": mb["success"],
-            "minibatches.failed": mb["failed"],
-            "minibatches.resumed": mb["resumed"],
-            "payload.items": payload["items"],
-            "payload.dropped": payload["dropped"],
-            "payload.truncated": payload["truncated_by_budget"],
-            "reflect.wall_s": summary["wall_s"],
+            Metric.TRAJECTORIES.format("total"): traj.total,
+            Metric.TRAJECTORIES.format("failures"): traj.failures,
+            Metric.TRAJECTORIES.format("successes"): traj.successes,
+            Metric.TRAJECTORIES.format("skipped"): traj.skipped,
+            Metric.MINIBATCHES.format("total"): mb.total,
+            Metric.MINIBATCHES.format("failure"): mb.failure,
+            Metric.MINIBATCHES.format("success"): mb.success,
+            Metric.MINIBATCHES_FAILED: mb.failed,
+            Metric.MINIBATCHES.format("resumed"): mb.resumed,
+            Metric.PAYLOAD_ITEMS: payload.items,
+            Metric.PAYLOAD_DROPPED: payload.dropped,
+            Metric.PAYLOAD_TRUNCATED: payload.truncated_by_budget,
+            Metric.REPLIES_REPAIRED: payload.repaired_replies,
+            Metric.REFLECT_WALL_S: result.wall_s,
+            Metric.LLM_LATENCY_P50_S: result.llm.latency_p50_s,
+            Metric.LLM_LATENCY_MAX_S: result.llm.latency_max_s,
+            **usage_metrics(result.llm),
         }
-        for kind, count in payload["by_kind"].items():
-            metrics[f"payload.{payload['key']}.{kind}"] = count
-        for name in (
-            "calls",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-            "retries",
-            "cache_hits",
-        ):
-            metrics[f"llm.{name}"] = llm.get(name, 0)
-        metrics["llm.latency_p50_s"] = llm.get("latency_p50_s", 0.0)
-        metrics["llm.latency_max_s"] = llm.get("latency_max_s", 0.0)
-        return metrics
+        for kind, count in payload.by_kind.items():
+            metrics[Metric.PAYLOAD_KIND.format(payload.key, kind)] = count
+        return {k: float(v) for k, v in metrics.items()}
 
-    def note(self, summary: dict[str, Any]) -> str:
-        data, settings, mb, payload = (
-            summary["data"],
-            summary["settings"],
-            summary["minibatches"],
-            summary["payload"],
-        )
-        traj = summary["trajectories"]
+    def note(self, result: ReflectSummary, config: Mapping[str, Any]) -> str:
+        traj, mb, payload = result.trajectories, result.minibatches, result.payload
+        reflect = config.get("reflect") or {}
+        model = config.get("model") or {}
         return (
-            f"Reflect on {data['name']} ({traj['total']} trajectories: {traj['failures']} failures, "
-            f"{traj['successes']} successes, {traj['skipped']} skipped) with {summary['model']['backend']}:"
-            f"{summary['model']['name']}. Mode {settings['update_mode']}, M={settings['minibatch_size']}, "
-            f"L={settings['edit_budget']}, seed={settings['seed']}. {mb['ok']}/{mb['total']} minibatches ok, "
-            f"{mb['failed']} failed; {payload['items']} {payload['key']} kept."
+            f"Reflect on {select(config, 'data.name')} ({traj.total} trajectories: "
+            f"{traj.failures} failures, {traj.successes} successes, {traj.skipped} skipped) with "
+            f"{model.get('backend')}:{model.get('name')}. Mode {result.update_mode}, "
+            f"M={reflect.get('minibatch_size')}, L={reflect.get('edit_budget')}, "
+            f"seed={reflect.get('seed')}. {mb.ok}/{mb.total} minibatches ok, {mb.failed} failed; "
+            f"{payload.items} {payload.key} kept."
         )
 
-    def tables(self, summary: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
-        rows = summary["plan"]
+    def tables(self, result: ReflectSummary) -> dict[str, dict[str, list[Any]]]:
+        rows = result.plan
         return {
-            "tables/minibatches.json": {
-                "minibatch": [r["minibatch"] for r in rows],
-                "kind": [r["kind"] for r in rows],
-                "ids": [",".join(r["ids"]) for r in rows],
-                "items": [len(r["ids"]) for r in rows],
-                "status": [r["status"] for r in rows],
-                "payload_items": [r["payload_items"] for r in rows],
-                "prompt_tokens": [r["prompt_tokens"] for r in rows],
-                "completion_tokens": [r["completion_tokens"] for r in rows],
-                "latency_s": [r["latency_s"] for r in rows],
+            Artifact.MINIBATCH_TABLE: {
+                "minibatch": [r.minibatch for r in rows],
+                "kind": [r.kind for r in rows],
+                "ids": [",".join(r.ids) for r in rows],
+                "items": [len(r.ids) for r in rows],
+                "status": [r.status for r in rows],
+                "payload_items": [r.payload_items for r in rows],
+                "prompt_tokens": [r.prompt_tokens for r in rows],
+                "completion_tokens": [r.completion_tokens for r in rows],
+                "latency_s": [r.latency_s for r in rows],
             }
         }
 
-    def dataset(self, summary: dict[str, Any]) -> tuple[Path, str, str, str] | None:
-        rollout_dir = Path(summary["data"]["rollout_dir"])
-        name = str(summary["data"]["name"] or rollout_dir.name)
-        return rollout_dir, name, rollout_digest(rollout_dir), "reflect"
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
+        rollout_dir = Path(str(select(config, "data.rollout_dir"))).expanduser()
+        if not rollout_dir.is_dir():
+            return None
+        name = str(select(config, "data.name") or rollout_dir.name)
+        return rollout_dir, name, rollout_digest(rollout_dir), JOB_REFLECT
 
-    def skill_path(self, summary: dict[str, Any]) -> Path | None:
-        return Path(summary["data"]["skill_path"])
+    def skill_path(self, config: Mapping[str, Any]) -> Path | None:
+        return Path(str(select(config, "data.skill_path"))).expanduser()
+
+
+def step_metrics(record: StepRecord) -> dict[str, float]:
+    """The metrics of one training step (logged with `step=record.step`)."""
+    metrics: dict[str, float | None] = {
+        Metric.SELECTION_HARD: record.selection.hard if record.selection else None,
+        Metric.SELECTION_SOFT: record.selection.soft if record.selection else None,
+        Metric.GATE_SCORE: record.gate_score,
+        Metric.GATE_CURRENT: record.current_score,
+        Metric.GATE_BEST: record.best_score,
+        Metric.GATE_ACCEPTED: None if record.skipped else float(record.accepted),
+        Metric.STEP_SKIPPED: float(record.skipped),
+        Metric.TRAIN_HARD: record.train.hard,
+        Metric.TRAIN_SOFT: record.train.soft,
+        Metric.EDIT_BUDGET: record.edit_budget,
+        Metric.ITEMS_MERGED: record.n_items_merged,
+        Metric.MERGE_FALLBACKS: record.merge_fallbacks,
+        Metric.ITEMS_SELECTED: record.n_items_selected,
+        Metric.REPLIES_REPAIRED: record.replies_repaired,
+        Metric.LLM_COST_USD: record.llm_cost_usd,  # cumulative, both roles
+    }
+    if record.edit_apply_summary is not None:
+        metrics[Metric.EDITS_APPLIED] = record.edit_apply_summary.applied
+        metrics[Metric.EDITS_SKIPPED] = record.edit_apply_summary.skipped
+    for stage, usage in record.usage.items():
+        metrics[Metric.STAGE_TOKENS.format(stage, "prompt")] = usage.prompt_tokens
+        metrics[Metric.STAGE_TOKENS.format(stage, "completion")] = usage.completion_tokens
+        metrics[Metric.STAGE_COST.format(stage)] = usage.cost_usd
+    return {k: float(v) for k, v in metrics.items() if v is not None}
 
 
 class TrainJob:
-    """`skillopt-train`: the whole loop; step metrics are logged live by `TrainLogger`."""
+    """`skillopt-train`: the whole loop; step metrics are logged live (`TrainLogger`)."""
 
-    name = "train"
-    experiment = "skillopt-train"
-    curated_params = TRAIN_PARAMS
-    seed_key = "train.seed"
-    output_folders = ("skills", "steps", "slow_update", "llm_calls")
+    name = JOB_TRAIN
+    experiment = TRAIN_EXPERIMENT
+    curated_params = Param.TRAIN
+    output_folders = (Artifact.SKILLS, Artifact.STEPS, Artifact.SLOW_UPDATE, Artifact.LLM_CALLS)
     root_files = (
-        "summary.json",
-        "history.json",
-        "best_skill.md",
-        "final_skill.md",
-        "split_manifest.json",
+        Artifact.SUMMARY,
+        Artifact.HISTORY,
+        Artifact.BEST_SKILL,
+        Artifact.FINAL_SKILL,
+        Artifact.SPLIT_MANIFEST,
     )
 
-    def final_step(self, summary: dict[str, Any]) -> int:
+    def final_step(self, result: TrainOutcome) -> int:
         # After the last step, so the run's latest value of a metric that is also logged per
         # step (llm.cost_usd) is the end-of-run total.
-        return int(summary["total_steps"])
+        return result.total_steps
 
-    def seed_tags(self, cfg: DictConfig) -> dict[str, str]:
+    def seed_tags(self, config: Mapping[str, Any]) -> dict[str, str]:
         return {
-            "skillopt.seed": str(OmegaConf.select(cfg, "train.seed")),
-            "skillopt.split_seed": str(OmegaConf.select(cfg, "env.split_seed")),
+            Tag.SEED: str(select(config, "train.seed")),
+            Tag.SPLIT_SEED: str(select(config, "env.split_seed")),
         }
 
-    def metrics(self, summary: dict[str, Any]) -> dict[str, float]:
-        metrics: dict[str, float] = {
-            "baseline.selection_score": summary["baseline_selection_score"],
-            "best.selection_score": summary["best_selection_score"],
-            "final.selection_score": summary["final_selection_score"],
-            "best.step": summary["best_step"],
-            "steps.total": summary["total_steps"],
-            "steps.accepted": summary["accepts"],
-            "steps.rejected": summary["rejects"],
-            "steps.skipped": summary["skips"],
-            "train.wall_s": summary["wall_s"],
+    def metrics(self, result: TrainOutcome) -> dict[str, float]:
+        metrics: dict[str, float | None] = {
+            Metric.BASELINE_SELECTION: result.baseline_selection_score,
+            Metric.BEST_SELECTION: result.best_selection_score,
+            Metric.FINAL_SELECTION: result.final_selection_score,
+            Metric.BEST_STEP: result.best_step,
+            Metric.STEPS_TOTAL: result.total_steps,
+            Metric.STEPS_ACCEPTED: result.accepts,
+            Metric.STEPS_REJECTED: result.rejects,
+            Metric.STEPS_SKIPPED: result.skips,
+            Metric.REPLIES_REPAIRED: result.replies_repaired,
+            Metric.TRAIN_WALL_S: result.wall_s,
         }
-        test = summary.get("test") or {}
-        for name, key in (("baseline", "baseline"), ("best", "best"), ("final", "final")):
-            if test.get(key):
-                metrics[f"test.{name}_hard"] = test[key]["hard"]
-                metrics[f"test.{name}_soft"] = test[key]["soft"]
-        if test:
-            metrics["test.delta_hard"] = test["delta_hard"]
-            metrics["test.final_delta_hard"] = test["final_delta_hard"]
-        totals = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-        for role in ("optimizer", "target"):
-            usage = summary["llm"][role]
-            for name in totals:
-                metrics[f"llm.{role}.{name}"] = usage.get(name, 0)
-                totals[name] += usage.get(name, 0)
-            metrics[f"llm.{role}.cache_hits"] = usage.get("cache_hits", 0)
-        for name, value in totals.items():
-            metrics[f"llm.{name}"] = value
+        if result.test is not None:
+            for name in ("baseline", "best", "final"):
+                score = getattr(result.test, name)
+                metrics[Metric.TEST_HARD.format(name)] = score.hard
+                metrics[Metric.TEST_SOFT.format(name)] = score.soft
+            metrics[Metric.TEST_DELTA_HARD] = result.test.delta_hard
+            metrics[Metric.TEST_FINAL_DELTA_HARD] = result.test.final_delta_hard
+        totals = Usage()
+        for role, usage in result.usage.items():
+            metrics.update(usage_metrics(usage, f"llm.{role}"))
+            totals = Usage(
+                **{
+                    name: getattr(totals, name) + getattr(usage, name)
+                    for name in (*_USAGE_TOTALS, "errors", "repaired")
+                }
+            )
+        metrics.update(usage_metrics(totals))
         return {k: float(v) for k, v in metrics.items() if v is not None}
 
-    def note(self, summary: dict[str, Any]) -> str:
-        test = summary.get("test") or {}
+    def note(self, result: TrainOutcome, config: Mapping[str, Any]) -> str:
         tested = (
-            f" Test hard (exact match): {test['baseline']['hard']:.3f} -> {test['best']['hard']:.3f}."
-            if test
+            f" Test hard (exact match): {result.test.baseline.hard:.3f} -> "
+            f"{result.test.best.hard:.3f}."
+            if result.test is not None
             else ""
         )
+        splits = result.splits
         return (
-            f"Train on {summary['env']['name']} ({summary['splits']['train']} train, "
-            f"{summary['splits']['selection']} selection, {summary['splits']['test']} test tasks); "
-            f"{summary['total_steps']} steps: {summary['accepts']} accepted, {summary['rejects']} rejected, "
-            f"{summary['skips']} skipped. Selection {summary['gate_metric']}: "
-            f"{summary['baseline_selection_score']:.4f} -> best {summary['best_selection_score']:.4f} "
-            f"(step {summary['best_step']}).{tested}"
+            f"Train on {select(config, 'env.name')} ({splits.train} train, {splits.selection} "
+            f"selection, {splits.test} test tasks); {result.total_steps} steps: {result.accepts} "
+            f"accepted, {result.rejects} rejected, {result.skips} skipped. Selection "
+            f"{result.gate_metric}: {result.baseline_selection_score or 0.0:.4f} -> best "
+            f"{result.best_selection_score or 0.0:.4f} (step {result.best_step}).{tested}"
         )
 
-    def tables(self, summary: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
-        history = summary.get("history") or []
-
-        def sel(h: dict[str, Any], key: str) -> float | None:
-            return (h.get("selection") or {}).get(key)
-
+    def tables(self, result: TrainOutcome) -> dict[str, dict[str, list[Any]]]:
+        history = result.history
         return {
-            "tables/steps.json": {
-                "step": [h["step"] for h in history],
-                "epoch": [h["epoch"] for h in history],
-                "action": [h["action"] for h in history],
-                "edit_budget": [h.get("edit_budget") for h in history],
-                "selection_hard": [sel(h, "hard") for h in history],
-                "selection_soft": [sel(h, "soft") for h in history],
-                "gate_score": [h.get("gate_score") for h in history],
+            Artifact.STEP_TABLE: {
+                "step": [h.step for h in history],
+                "epoch": [h.epoch for h in history],
+                "action": [h.action for h in history],
+                "edit_budget": [h.edit_budget for h in history],
+                "selection_hard": [h.selection.hard if h.selection else None for h in history],
+                "selection_soft": [h.selection.soft if h.selection else None for h in history],
+                "gate_score": [h.gate_score for h in history],
                 "edits_applied": [
-                    (h.get("edit_apply_summary") or {}).get("applied") for h in history
+                    h.edit_apply_summary.applied if h.edit_apply_summary else None for h in history
                 ],
             }
         }
 
-    def dataset(self, summary: dict[str, Any]) -> tuple[Path, str, str, str] | None:
-        data_path = summary["env"].get("data_path")
-        if not data_path or not Path(data_path).is_file():
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
+        data_path = select(config, "env.data_path")
+        if not isinstance(data_path, str) or not Path(data_path).is_file():
             return None
         path = Path(data_path)
-        return path, str(summary["env"]["name"]), file_digest(path), "train"
+        return path, str(select(config, "env.name")), file_digest(path), JOB_TRAIN
 
-    def skill_path(self, summary: dict[str, Any]) -> Path | None:
-        return Path(summary["env"]["skill_path"])
+    def skill_path(self, config: Mapping[str, Any]) -> Path | None:
+        return Path(str(select(config, "env.skill_path"))).expanduser()
 
 
-def job_kind(cfg: DictConfig) -> JobKind:
+def job_kind(config: Mapping[str, Any]) -> JobKind:
     """TrainJob when the config has a `train` section, else ReflectJob."""
-    return TrainJob() if OmegaConf.select(cfg, "train") is not None else ReflectJob()
+    return TrainJob() if "train" in config else ReflectJob()

@@ -12,24 +12,26 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
 
 import skillopt
 from skillopt.base.atomic import write_json, write_text
 from skillopt.tracking.jobs import JobKind, job_kind
-from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name
+from skillopt.tracking.names import Artifact, RunFolder, Tag
+from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name, select
 from skillopt.tracking.provenance import command_line, git_state
 from skillopt.tracking.settings import TrackingSettings
 from skillopt.tracking.store import client_for, ensure_experiment
 
 log = logging.getLogger("skillopt.tracking")
 
-RUN_FILE = Path(".skillopt") / "mlflow_run.json"
-LONG_PARAMS_DIR = Path(".skillopt") / "params"
+RUN_FILE = RunFolder.RUN
+LONG_PARAMS_DIR = RunFolder.LONG_PARAMS
 TAG_MAX_CHARS = 5000
 
 _active: RunTracker | None = None
@@ -52,10 +54,12 @@ class RunTracker:
         experiment_id: str,
         out_dir: Path,
         kind: JobKind,
+        config: Mapping[str, Any],
         resumed: bool = False,
     ):
         self.kind = kind
-        self.summary: dict[str, Any] | None = None
+        self.config = config
+        self.result: Any = None  # the job's typed result, handed over by its observer
         self.client = client
         self.settings = settings
         self.run_id = run_id
@@ -69,7 +73,7 @@ class RunTracker:
     def start(
         cls,
         *,
-        cfg: DictConfig,
+        config: Mapping[str, Any],
         settings: TrackingSettings,
         out_dir: Path,
         overrides: list[str],
@@ -83,19 +87,19 @@ class RunTracker:
         client = client_for(settings.uri)
         experiment_id = ensure_experiment(client, settings.experiment)
         overrides = [str(o) for o in redact(list(overrides))]
-        kind = job_kind(cfg)
-        params, too_long = job_params(cfg, overrides, curated=kind.curated_params)
+        kind = job_kind(config)
+        params, too_long = job_params(config, overrides, curated=kind.curated_params)
         run_id, logged = _resumable(
             client, out_dir=out_dir, settings=settings, experiment_id=experiment_id, params=params
         )
         resumed = run_id is not None
         if resumed:
             client.update_run(run_id, status="RUNNING")
-            if "skillopt.error" in client.get_run(run_id).data.tags:
-                client.delete_tag(run_id, "skillopt.error")  # the earlier attempt's error
+            if Tag.ERROR in client.get_run(run_id).data.tags:
+                client.delete_tag(run_id, Tag.ERROR)  # the earlier attempt's error
             log.info("tracking: resuming MLflow run %s (found in %s)", run_id, out_dir / RUN_FILE)
         else:
-            tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+            tags = {Tag.PARENT: parent_run_id} if parent_run_id else {}
             run = client.create_run(
                 experiment_id, run_name=settings.run_name or run_name(overrides), tags=tags
             )
@@ -108,22 +112,22 @@ class RunTracker:
 
         commit, dirty = git_state()
         tags = {
-            "skillopt.job": kind.name,
-            "skillopt.overrides": json.dumps(overrides),
-            "skillopt.git_commit": commit,
-            "skillopt.git_dirty": dirty,
-            "skillopt.version": skillopt.__version__,
-            "skillopt.mlflow_version": mlflow_version,
-            "skillopt.output_dir": str(out_dir.resolve()),
-            "skillopt.command": command_line(),
-            **kind.seed_tags(cfg),
+            Tag.JOB: kind.name,
+            Tag.OVERRIDES: json.dumps(overrides),
+            Tag.GIT_COMMIT: commit,
+            Tag.GIT_DIRTY: dirty,
+            Tag.VERSION: skillopt.__version__,
+            Tag.MLFLOW_VERSION: mlflow_version,
+            Tag.OUTPUT_DIR: str(out_dir.resolve()),
+            Tag.COMMAND: command_line(),
+            **kind.seed_tags(config),
         }
         if sweep_id is not None:
-            tags["skillopt.sweep_id"] = sweep_id
+            tags[Tag.SWEEP_ID] = sweep_id
         if job_num is not None:
-            tags["skillopt.job_num"] = str(job_num)
-        if OmegaConf.select(cfg, "model.backend") == "replay":
-            tags["skillopt.replay_of"] = str(OmegaConf.select(cfg, "model.run_id"))
+            tags[Tag.JOB_NUM] = str(job_num)
+        if select(config, "model.backend") == "replay":
+            tags[Tag.REPLAY_OF] = str(select(config, "model.run_id"))
         new_params = [Param(k, v) for k, v in params.items() if k not in logged]
         client.log_batch(
             run_id, params=new_params, tags=[RunTag(k, v[:TAG_MAX_CHARS]) for k, v in tags.items()]
@@ -137,6 +141,7 @@ class RunTracker:
             experiment_id=experiment_id,
             out_dir=out_dir,
             kind=kind,
+            config=config,
             resumed=resumed,
         )
         _active = tracker
@@ -159,8 +164,9 @@ class RunTracker:
             )
         return list(self._listeners)
 
-    def finish(self, *, summary: dict[str, Any] | None, error: BaseException | None) -> None:
-        """Log metrics, tables, inputs and artifacts, then end the run FINISHED (or FAILED with the error)."""
+    def finish(self, *, error: BaseException | None) -> None:
+        """Log metrics, tables, inputs and artifacts, then end the run FINISHED (or FAILED with
+        the error). The metrics come from the job's result, if its observer received one."""
         from mlflow.entities import Metric, RunTag
 
         global _active
@@ -173,7 +179,8 @@ class RunTracker:
             tempfile.TemporaryDirectory(prefix="skillopt-artifacts-") as staging,
             ThreadPoolExecutor(max_workers=4, thread_name_prefix="skillopt-artifacts") as pool,
         ):
-            pairs = self._staged(summary, Path(staging))
+            summary = self.result
+            pairs = self._staged(Path(staging))
             uploads = [
                 pool.submit(client.log_artifacts, run_id, str(local), path) for local, path in pairs
             ]
@@ -188,14 +195,14 @@ class RunTracker:
                 client.log_batch(
                     run_id,
                     metrics=metrics,
-                    tags=[RunTag("mlflow.note.content", self.kind.note(summary))],
+                    tags=[RunTag(Tag.NOTE, self.kind.note(summary, self.config))],
                 )
                 for artifact_file, table in self.kind.tables(summary).items():
                     self._log_table(artifact_file, table)
-                self._log_dataset(summary)
+                self._log_dataset()
             if error is not None:
                 client.set_tag(
-                    run_id, "skillopt.error", f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
+                    run_id, Tag.ERROR, f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
                 )
             for upload in uploads:
                 upload.result()
@@ -211,7 +218,7 @@ class RunTracker:
         if self._done:
             return
         self._done = True
-        self.client.set_tag(self.run_id, "skillopt.error", "interrupted before the job finished")
+        self.client.set_tag(self.run_id, Tag.ERROR, "interrupted before the job finished")
         self.client.set_terminated(self.run_id, "KILLED")
         if _active is self:
             _active = None
@@ -234,12 +241,12 @@ class RunTracker:
         else:
             self.client.log_table(self.run_id, data=table, artifact_file=artifact_file)
 
-    def _log_dataset(self, summary: dict[str, Any]) -> None:
+    def _log_dataset(self) -> None:
         from mlflow.data.dataset_source_registry import get_registered_sources
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
 
-        found = self.kind.dataset(summary)
+        found = self.kind.dataset(self.config)
         if found is None:
             return
         path, name, digest, context = found
@@ -252,9 +259,7 @@ class RunTracker:
             self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[tag])]
         )
 
-    def _staged(
-        self, summary: dict[str, Any] | None, staging: Path
-    ) -> list[tuple[Path, str | None]]:
+    def _staged(self, staging: Path) -> list[tuple[Path, str | None]]:
         """(local folder, artifact path) pairs to upload: the output folders as they are, plus
         the skill, redacted Hydra configs, long params and logs copied into a staging folder."""
         out = self.out_dir
@@ -266,24 +271,25 @@ class RunTracker:
         for name in self.kind.root_files:
             if (out / name).is_file():
                 shutil.copyfile(out / name, root / name)
-        skill_path = self.kind.skill_path(summary) if summary else None
+        skill_path = self.kind.skill_path(self.config)
         if skill_path is not None and skill_path.is_file():
-            (staging / "skill").mkdir()
-            shutil.copyfile(skill_path, staging / "skill" / "skill.md")
-            pairs.append((staging / "skill", "skill"))
+            (staging / Artifact.SKILL).mkdir()
+            shutil.copyfile(skill_path, staging / Artifact.SKILL / "skill.md")
+            pairs.append((staging / Artifact.SKILL, Artifact.SKILL))
         if (out / ".hydra").is_dir():
-            (staging / "hydra").mkdir()
+            (staging / Artifact.HYDRA).mkdir()
             for path in sorted((out / ".hydra").glob("*.yaml")):
-                (staging / "hydra" / path.name).write_text(redacted_yaml(OmegaConf.load(path)))
-            pairs.append((staging / "hydra", "hydra"))
+                saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+                (staging / Artifact.HYDRA / path.name).write_text(redacted_yaml(saved))
+            pairs.append((staging / Artifact.HYDRA, Artifact.HYDRA))
         if (out / LONG_PARAMS_DIR).is_dir():
-            pairs.append((out / LONG_PARAMS_DIR, "params"))
+            pairs.append((out / LONG_PARAMS_DIR, Artifact.PARAMS))
         logs = sorted(out.glob("*.log"))
         if logs:
-            (staging / "logs").mkdir()
+            (staging / Artifact.LOGS).mkdir()
             for path in logs:
-                shutil.copyfile(path, staging / "logs" / path.name)
-            pairs.append((staging / "logs", "logs"))
+                shutil.copyfile(path, staging / Artifact.LOGS / path.name)
+            pairs.append((staging / Artifact.LOGS, Artifact.LOGS))
         if any(root.iterdir()):
             pairs.append((root, None))
         return pairs

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from skillopt.base.errors import ConfigError, ReplyError
+from skillopt.base.checks import check_int
+from skillopt.base.errors import ReplyError
 from skillopt.base.modes import ModeSpec, UpdateMode, validate_items
 from skillopt.engine.ask import Answer, Asker
 from skillopt.engine.prompts import format_meta_skill
@@ -46,7 +47,7 @@ class MergeRecord:
     dropped: int = 0
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
@@ -64,12 +65,12 @@ class MergeOutcome:
     def fallbacks(self) -> int:
         return sum(r.status == "fallback" for r in self.records)
 
-    def document(self, spec: ModeSpec) -> dict[str, Any]:
+    def to_json(self, spec: ModeSpec) -> dict[str, Any]:
         """`merged_patch.json`."""
         return {
             "reasoning": self.reasoning,
             spec.key: self.items,
-            "merges": [r.to_dict() for r in self.records],
+            "merges": [r.to_json() for r in self.records],
         }
 
 
@@ -84,12 +85,10 @@ class MergeSettings:
     full_rewrite_max_tokens: int = 64000
 
     def __post_init__(self) -> None:
-        if self.merge_batch_size < 2:
-            raise ConfigError(
-                f"train.merge_batch_size must be >= 2 (a merge combines patches), got {self.merge_batch_size}"
-            )
-        if self.workers < 1:
-            raise ConfigError(f"merge workers must be >= 1, got {self.workers}")
+        check_int(
+            "merge_batch_size", self.merge_batch_size, minimum=2, note="a merge combines patches"
+        )
+        check_int("workers", self.workers, minimum=1)
 
 
 def _parse_merge(spec: ModeSpec):

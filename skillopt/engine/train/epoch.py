@@ -21,7 +21,7 @@ class Proposal:
     reasoning: str = ""
     error: str | None = None
 
-    def document(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
 
 

@@ -2,7 +2,7 @@
 
 Scores live in one unit. A `Score` is always the raw mean hard/soft of a rollout, and the
 `ScoreCache` stores only those; the gate value (hard, soft or a mix) is derived from a Score by
-`GateMetric.value` whenever it is needed. An unmeasured score is None, never a sentinel such as
+`GateSettings.value` whenever it is needed. An unmeasured score is None, never a sentinel such as
 -1 or 0, so a real 0.0 is kept and compared like any other score.
 """
 
@@ -13,45 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from skillopt.base.errors import ConfigError
 from skillopt.base.scores import Score
 
-GATE_METRICS: tuple[str, ...] = ("hard", "soft", "mixed")
 GateAction = Literal["accept_new_best", "accept", "reject", "force_accept"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateMetric:
-    """Which number the gate compares (`gate.metric`, default hard).
-
-    mixed is (1 - w) * hard + w * soft with w = `gate.mixed_weight` (default 0.5), which must lie
-    in [0, 1]; SkillOpt clamped it silently.
-    """
-
-    metric: str = "hard"
-    mixed_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        metric = str(self.metric).strip().lower()
-        if metric not in GATE_METRICS:
-            raise ConfigError(
-                f"unknown gate.metric {self.metric!r}; valid metrics: {', '.join(GATE_METRICS)}"
-            )
-        object.__setattr__(self, "metric", metric)
-        weight = self.mixed_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise ConfigError(f"gate.mixed_weight must be a number in [0, 1], got {weight!r}")
-        if not 0.0 <= weight <= 1.0:  # also rejects NaN
-            raise ConfigError(f"gate.mixed_weight must be in [0, 1], got {weight}")
-        object.__setattr__(self, "mixed_weight", float(weight))
-
-    def value(self, score: Score) -> float:
-        """The gate value of a raw score."""
-        if self.metric == "hard":
-            return score.hard
-        if self.metric == "soft":
-            return score.soft
-        return (1.0 - self.mixed_weight) * score.hard + self.mixed_weight * score.soft
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +39,7 @@ class GateState:
         """State after evaluating the initial skill: it is both current and best, at step 0."""
         return cls(current_score=score, best_score=score, best_step=0)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "current_score": self.current_score,
             "best_score": self.best_score,
@@ -83,7 +47,7 @@ class GateState:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GateState:
+    def from_json(cls, data: Mapping[str, Any]) -> GateState:
         """Read a saved state; a stored 0.0 stays 0.0, only a missing or null score is None."""
 
         def score(key: str) -> float | None:
@@ -147,7 +111,7 @@ def decide(candidate: float, state: GateState, *, step: int, use_gate: bool = Tr
 class ScoreCache:
     """Skill hash -> raw Score of that skill on the selection split (never a gate value).
 
-    A hit means the skill need not be rolled out again. `to_dict`/`from_dict` round-trip it
+    A hit means the skill need not be rolled out again. `to_json`/`from_json` round-trip it
     through the run's state file.
     """
 
@@ -176,9 +140,9 @@ class ScoreCache:
     def __iter__(self) -> Iterator[str]:
         return iter(self._scores)
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {key: score.to_dict() for key, score in sorted(self._scores.items())}
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        return {key: score.to_json() for key, score in sorted(self._scores.items())}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> ScoreCache:
-        return cls({key: Score.from_dict(value) for key, value in data.items()})
+    def from_json(cls, data: Mapping[str, Mapping[str, Any]]) -> ScoreCache:
+        return cls({key: Score.from_json(value) for key, value in data.items()})

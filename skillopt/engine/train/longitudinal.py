@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from skillopt.base.errors import ConfigError
+from skillopt.base.checks import choice
+from skillopt.base.scores import row_failed
 
 Category = Literal["improved", "regressed", "persistent_fail", "stable_success"]
 CATEGORIES: tuple[str, ...] = ("improved", "regressed", "persistent_fail", "stable_success")
@@ -50,7 +51,7 @@ class Pair:
     prev_trajectory: str = ""
     curr_trajectory: str = ""
 
-    def slim(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The pair without its trajectories (what comparison_pairs.json stores)."""
         return {
             "id": self.id,
@@ -59,12 +60,6 @@ class Pair:
             "prev": dict(self.prev),
             "curr": dict(self.curr),
         }
-
-
-def passed(row: Mapping[str, Any]) -> bool:
-    """A task passed when its hard reward is at least 1.0."""
-    hard = row.get("hard")
-    return hard is not None and float(hard) >= 1.0
 
 
 def _first_text(row: Mapping[str, Any], *keys: str) -> str:
@@ -124,7 +119,7 @@ def build_pairs(
                 task=_first_text(curr, "question", "task_description", "instruction")
                 or _first_text(prev, "question", "task_description", "instruction")
                 or task_id,
-                category=_category(passed(prev), passed(curr)),
+                category=_category(not row_failed(prev), not row_failed(curr)),
                 prev=_side(prev),
                 curr=_side(curr),
                 prev_trajectory=prev_trajectories.get(task_id, ""),
@@ -135,17 +130,8 @@ def build_pairs(
 
 
 def normalize_pair_policy(policy: str) -> str:
-    """mixed | unchanged | changed for a policy name or SkillOpt alias; unknown -> ConfigError."""
-    key = str(policy).strip().lower()
-    if key in PAIR_POLICIES:
-        return key
-    if key in PAIR_POLICY_ALIASES:
-        return PAIR_POLICY_ALIASES[key]
-    aliases = ", ".join(f"{a}->{p}" for a, p in PAIR_POLICY_ALIASES.items())
-    raise ConfigError(
-        f"unknown slow_update.pair_policy {policy!r}; valid policies: "
-        f"{', '.join(PAIR_POLICIES)} (aliases: {aliases})"
-    )
+    """mixed | unchanged | changed for a policy name or SkillOpt alias; unknown -> SettingError."""
+    return choice("pair_policy", policy, PAIR_POLICIES, PAIR_POLICY_ALIASES)
 
 
 def filter_pairs(pairs: Sequence[Pair], policy: str) -> list[Pair]:
@@ -170,7 +156,7 @@ def _fence(text: str) -> str:
 
 
 def _outcome(side: Mapping[str, Any]) -> str:
-    verdict = "PASS" if passed(side) else "FAIL"
+    verdict = "FAIL" if row_failed(side) else "PASS"
     soft = float(side.get("soft", 0.0))
     return f"{verdict} (soft {soft:.2f}) — answer: {side.get('predicted_answer', 'N/A')}"
 
@@ -188,9 +174,9 @@ def _render_pair(pair: Pair) -> list[str]:
         f"- Previous skill: {_outcome(pair.prev)}",
         f"- Current skill: {_outcome(pair.curr)}",
     ]
-    if not passed(pair.curr) and pair.curr.get("fail_reason"):
+    if row_failed(pair.curr) and pair.curr.get("fail_reason"):
         lines.append(f"- Current failure reason: {pair.curr['fail_reason']}")
-    if not passed(pair.prev) and pair.prev.get("fail_reason"):
+    if row_failed(pair.prev) and pair.prev.get("fail_reason"):
         lines.append(f"- Previous failure reason: {pair.prev['fail_reason']}")
     if pair.category != "stable_success":
         lines.extend(_trajectory("Previous trajectory", pair.prev_trajectory))

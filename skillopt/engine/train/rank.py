@@ -34,7 +34,7 @@ class RankOutcome:
     reasoning: str = ""
     error: str | None = None
 
-    def document(self, spec: ModeSpec) -> dict[str, Any]:
+    def to_json(self, spec: ModeSpec) -> dict[str, Any]:
         """`ranked.json`."""
         return {
             "status": self.status,

@@ -31,7 +31,7 @@ class RewriteOutcome:
     restored_blocks: int = 0
     error: str | None = None
 
-    def document(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
 
 

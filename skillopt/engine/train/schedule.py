@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from skillopt.base.errors import ConfigError
+from skillopt.base.checks import check_int, choice
 
 ScheduleKind = Literal["constant", "linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "linear", "cosine")
@@ -39,26 +39,10 @@ class EditBudgetSchedule:
     total_steps: int
 
     def __post_init__(self) -> None:
-        kind = str(self.kind).strip().lower()
-        if kind not in SCHEDULE_KINDS:
-            raise ConfigError(
-                f"unknown train.schedule {self.kind!r}; valid kinds: {', '.join(SCHEDULE_KINDS)}"
-            )
-        object.__setattr__(self, "kind", kind)
-        for key, value in (
-            ("train.edit_budget", self.max_budget),
-            ("train.min_edit_budget", self.min_budget),
-            ("train.total_steps", self.total_steps),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{key} must be an integer, got {value!r}")
-            if value < 0:
-                raise ConfigError(f"{key} must be >= 0, got {value}")
-        if self.min_budget > self.max_budget:
-            raise ConfigError(
-                f"train.min_edit_budget ({self.min_budget}) must be <= "
-                f"train.edit_budget ({self.max_budget})"
-            )
+        object.__setattr__(self, "kind", choice("schedule", self.kind, SCHEDULE_KINDS))
+        check_int("edit_budget", self.max_budget, minimum=0)
+        check_int("min_edit_budget", self.min_budget, minimum=0, maximum=self.max_budget)
+        check_int("total_steps", self.total_steps, minimum=0)
 
     def budget(self, step: int) -> int:
         """The budget of global step `step` (1-based); the same step always gives the same budget."""
@@ -78,7 +62,8 @@ class EditBudgetSchedule:
 def make_schedule(
     kind: str, *, max_budget: int, min_budget: int, total_steps: int
 ) -> EditBudgetSchedule:
-    """Build and validate a schedule; raises ConfigError for an unknown kind or bad bounds."""
+    """Build and validate a schedule; a SettingError names the field for an unknown kind or bad
+    bounds."""
     return EditBudgetSchedule(
         kind=kind, max_budget=max_budget, min_budget=min_budget, total_steps=total_steps
     )

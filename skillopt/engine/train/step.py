@@ -7,6 +7,7 @@ read back file by file: the train rollout, the analysts' patches, `merged_patch.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,15 +20,17 @@ from skillopt.base.scores import Score, mean_score
 from skillopt.base.skill import normalize_skill
 from skillopt.engine.ask import Asker
 from skillopt.engine.environment import Environment, TargetModel, Task
-from skillopt.engine.output import OutputWriter, summarize
+from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
-from skillopt.engine.reflect import ReflectSettings, RequestSettings, run_reflect
+from skillopt.engine.reflect import run_reflect
+from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.engine.train.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
 from skillopt.engine.train.rank import RankOutcome, rank_and_select
 from skillopt.engine.train.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
 from skillopt.engine.train.update import ApplyResult, apply_edits
 from skillopt.llm.client import LLMClient
-from skillopt.llm.ledger import Price
+
+log = logging.getLogger("skillopt.train")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +67,45 @@ class StepProposal:
     def selected_items(self) -> list[dict[str, Any]]:
         return list(self.rank.items) if self.rank is not None else []
 
+    def record_fields(self) -> dict[str, Any]:
+        """The step record's fields that describe what aggregate, select and update did."""
+        fields: dict[str, Any] = {}
+        if self.merge is not None:
+            fields["n_items_merged"] = len(self.merge.items)
+            fields["merge_fallbacks"] = self.merge.fallbacks
+        if self.rank is not None:
+            fields["n_items_selected"] = len(self.rank.items)
+            fields["rank_status"] = self.rank.status
+            fields["rank_error"] = self.rank.error
+        if self.applied is not None:
+            fields["edit_apply_summary"] = self.applied.counts()
+        if self.rewrite is not None:
+            fields["rewrite_change_summary"] = tuple(self.rewrite.change_summary)
+            fields["rewrite_error"] = self.rewrite.error
+        return fields
+
+    def warn_fallbacks(self, step: int) -> None:
+        """Say in the log where a stage fell back (each is also in the step's files and record)."""
+        if self.merge is not None:
+            for merge in self.merge.records:
+                if merge.status == "fallback":
+                    log.warning(
+                        "step %d: %s merge (level %d) fell back to concatenation: %s",
+                        step,
+                        merge.group,
+                        merge.level,
+                        merge.error,
+                    )
+        if self.rank is not None and self.rank.error:
+            log.warning(
+                "step %d: ranking fell back to the first %d items: %s",
+                step,
+                self.rank.budget,
+                self.rank.error,
+            )
+        if self.rewrite is not None and self.rewrite.error:
+            log.warning("step %d: no rewritten skill: %s", step, self.rewrite.error)
+
 
 @dataclass(frozen=True, kw_only=True)
 class StepRunner:
@@ -77,7 +119,6 @@ class StepRunner:
     reflect: ReflectSettings
     requests: RequestSettings
     merge: MergeSettings
-    price: Price
 
     @property
     def spec(self) -> ModeSpec:
@@ -94,7 +135,6 @@ class StepRunner:
 
         started = time.perf_counter()
         settings = replace(self.reflect, edit_budget=inputs.edit_budget, seed=inputs.batch_seed)
-        writer = OutputWriter(step_dir, spec=spec)
         outcome = run_reflect(
             rollout=load_rollout(rollout_dir),
             skill=skill,
@@ -104,9 +144,8 @@ class StepRunner:
             client=self.optimizer,
             step_context=inputs.step_context,
             meta_skill=inputs.meta_skill,
-            observer=writer,
+            observer=OutputWriter(step_dir, spec=spec),
         )
-        writer.finish(summarize(outcome, price=self.price))
         timing["reflect_s"] = time.perf_counter() - started
         patches = [
             Patch(name=r.name, source_type=r.minibatch.kind, items=list(r.items))
@@ -137,7 +176,7 @@ class StepRunner:
             settings=self.merge,
             meta_skill=inputs.meta_skill,
         )
-        write_json(step_dir / "merged_patch.json", proposal.merge.document(spec))
+        write_json(step_dir / "merged_patch.json", proposal.merge.to_json(spec))
         timing["aggregate_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -158,19 +197,13 @@ class StepRunner:
                 max_tokens=self.requests.max_tokens,
                 meta_skill=inputs.meta_skill,
             )
-        write_json(step_dir / "ranked.json", proposal.rank.document(spec))
+        write_json(step_dir / "ranked.json", proposal.rank.to_json(spec))
         timing["select_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
         if spec.mode is UpdateMode.PATCH:
             proposal.applied = apply_edits(skill, proposal.rank.items)
-            write_json(
-                step_dir / "edit_apply_report.json",
-                {
-                    "summary": proposal.applied.summary(),
-                    "edits": [r.to_dict() for r in proposal.applied.reports],
-                },
-            )
+            write_json(step_dir / "edit_apply_report.json", proposal.applied.to_json())
             proposal.candidate = normalize_skill(proposal.applied.skill)
         else:
             if spec.mode is UpdateMode.REWRITE_FROM_SUGGESTIONS:
@@ -181,10 +214,10 @@ class StepRunner:
                     max_tokens=self.requests.full_rewrite_max_tokens,
                     step_context=inputs.step_context,
                 )
-                write_json(step_dir / "rewrite_result.json", proposal.rewrite.document())
+                write_json(step_dir / "rewrite_result.json", proposal.rewrite.to_json())
             else:
                 proposal.rewrite = pick_candidate(skill, proposal.rank.items)
-                write_json(step_dir / "full_rewrite_result.json", proposal.rewrite.document())
+                write_json(step_dir / "full_rewrite_result.json", proposal.rewrite.to_json())
             if proposal.rewrite.new_skill is None:
                 proposal.skip = "skip_no_rewrite"
             else:

@@ -2,7 +2,7 @@
 
 It is rendered into the analyst, learning-rate and rewrite prompts so that the optimizer does not
 propose again what the gate just refused, and works on failure patterns that are still open.
-Entries are plain values with `to_dict`/`from_dict`, so the buffer can be saved with the run
+Entries are plain values with `to_json`/`from_json`, so the buffer can be saved with the run
 state and survive a mid-epoch resume (SkillOpt lost it). Analyst notes are attached to the
 failure pattern they talk about (shared words), not zipped to patterns by position.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skillopt.base.modes import UpdateMode, mode_spec, normalize_update_mode
+from skillopt.base.scores import row_failed
 from skillopt.engine.train.items import quote, short_item_summary
 
 MAX_TASK_IDS = 5
@@ -31,7 +32,7 @@ class FailurePattern:
     task_ids: tuple[str, ...]
     analyst_notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "pattern": self.pattern,
             "count": self.count,
@@ -40,7 +41,7 @@ class FailurePattern:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FailurePattern:
+    def from_json(cls, data: Mapping[str, Any]) -> FailurePattern:
         return cls(
             pattern=str(data["pattern"]),
             count=int(data["count"]),
@@ -70,20 +71,20 @@ class StepEntry:
     def rejected(self) -> bool:
         return "reject" in self.action
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "action": self.action,
             "n_total": self.n_total,
             "n_fail": self.n_fail,
-            "failure_patterns": [p.to_dict() for p in self.failure_patterns],
+            "failure_patterns": [p.to_json() for p in self.failure_patterns],
             "score_before": self.score_before,
             "score_after": self.score_after,
             "rejected_items": [dict(item) for item in self.rejected_items],
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepEntry:
+    def from_json(cls, data: Mapping[str, Any]) -> StepEntry:
         def score(key: str) -> float | None:
             value = data.get(key)
             return None if value is None else float(value)
@@ -94,18 +95,12 @@ class StepEntry:
             n_total=int(data["n_total"]),
             n_fail=int(data["n_fail"]),
             failure_patterns=tuple(
-                FailurePattern.from_dict(p) for p in data.get("failure_patterns", ())
+                FailurePattern.from_json(p) for p in data.get("failure_patterns", ())
             ),
             score_before=score("score_before"),
             score_after=score("score_after"),
             rejected_items=tuple(dict(item) for item in data.get("rejected_items", ())),
         )
-
-
-def is_failed(row: Mapping[str, Any]) -> bool:
-    """A row failed unless its hard reward is at least 1.0 (a missing value counts as 0)."""
-    hard = row.get("hard")
-    return hard is None or float(hard) < 1.0
 
 
 def _pattern_of(row: Mapping[str, Any]) -> str:
@@ -133,7 +128,7 @@ def failure_patterns(
     """
     groups: dict[str, list[str]] = {}
     for row in rows:
-        if is_failed(row):
+        if row_failed(row):
             groups.setdefault(_pattern_of(row), []).append(str(row.get("id", "")))
     notes: list[tuple[set[str], str]] = []
     for summary in failure_summaries:
@@ -179,7 +174,7 @@ def build_entry(
         step=step,
         action=action,
         n_total=len(rows),
-        n_fail=sum(is_failed(r) for r in rows),
+        n_fail=sum(row_failed(r) for r in rows),
         failure_patterns=failure_patterns(rows, failure_summaries),
         score_before=score_before,
         score_after=score_after,

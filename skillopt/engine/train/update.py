@@ -38,11 +38,28 @@ class EditReport:
     def applied(self) -> bool:
         return self.status.startswith("applied")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         row = asdict(self)
         if self.error is None:
             del row["error"]
         return row
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyCounts:
+    """Edits by status family."""
+
+    total: int = 0
+    applied: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ApplyCounts:
+        return cls(**{k: int(data.get(k, 0)) for k in ("total", "applied", "skipped", "errors")})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,15 +70,19 @@ class ApplyResult:
     reports: list[EditReport]
     original: str
 
-    def summary(self) -> dict[str, int]:
-        """Counts by status family: {total, applied, skipped, errors}."""
+    def counts(self) -> ApplyCounts:
+        """How many edits there were, and how many were applied, skipped or failed."""
         statuses = [r.status for r in self.reports]
-        return {
-            "total": len(statuses),
-            "applied": sum(s.startswith("applied") for s in statuses),
-            "skipped": sum(s.startswith("skipped") for s in statuses),
-            "errors": sum(s == "error" for s in statuses),
-        }
+        return ApplyCounts(
+            total=len(statuses),
+            applied=sum(s.startswith("applied") for s in statuses),
+            skipped=sum(s.startswith("skipped") for s in statuses),
+            errors=sum(s == "error" for s in statuses),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """`edit_apply_report.json`: the counts, then one row per edit."""
+        return {"summary": self.counts().to_json(), "edits": [r.to_json() for r in self.reports]}
 
     @property
     def changed(self) -> bool:

@@ -1,7 +1,8 @@
-"""Plain, typed records of what MLflow holds about a set of runs (no MLflow here).
+"""Plain, typed records of what the tracking store holds about a set of runs (no MLflow here).
 
-`collect` fills them; every renderer reads only these, so a report is a pure function of the
-records (plus one generated-at line).
+`skillopt.tracking.reader` fills them; `skillopt.report` reads only these, so a report is a
+pure function of the records. Tag names come from `names`; a record exposes the few tags a
+reader of runs needs as properties, so callers do not look them up by name.
 """
 
 from __future__ import annotations
@@ -11,46 +12,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from skillopt.base.errors import SkillOptError
+from skillopt.tracking.names import JOB_REFLECT, JOB_TRAIN, Tag
 
-# Tags this package reads or writes on a run.
-TAG_SWEEP_ID = "skillopt.sweep_id"
-TAG_JOB_NUM = "skillopt.job_num"
-TAG_OVERRIDES = "skillopt.overrides"
-TAG_COMMAND = "skillopt.command"
-TAG_ERROR = "skillopt.error"
-TAG_REPLAY_OF = "skillopt.replay_of"
-TAG_REPLAY_VERIFIED = "skillopt.replay_verified"
-TAG_REPLAY_DETAIL = "skillopt.replay_detail"
-TAG_PARENT = "mlflow.parentRunId"
-# Which job logged a run: `train` for skillopt-train, `reflect` (or no tag, for older runs)
-# for skillopt-reflect.
-TAG_JOB = "skillopt.job"
-JOB_TRAIN = "train"
-JOB_REFLECT = "reflect"
-
-# The per-step metrics of a training run (logged with step=<global step>; step 0 is the
-# baseline), whose whole history a report reads. Final single-value metrics are read from the
-# run's latest values like any other metric.
-STEP_METRICS = (
-    "selection.hard",
-    "selection.soft",
-    "gate.score",
-    "gate.current",
-    "gate.best",
-    "gate.accepted",
-    "train.hard",
-    "train.soft",
-    "select.edit_budget",
-    "update.edits_applied",
-    "llm.cost_usd",
-)
+# MLflow's status of a run that ended normally.
+FINISHED = "FINISHED"
 
 # The payload list of each update mode, in the order they are looked for in a patch.
 PAYLOAD_KEYS = ("edits", "revise_suggestions", "skill_candidates")
 
 
-class ReportError(SkillOptError):
-    """The report cannot be made from this input (unknown experiment, sweep, run, store...)."""
+class StoreError(SkillOptError):
+    """The store cannot give what was asked: no store at that path, no such experiment, sweep or
+    run, nothing in it to read, or MLflow refused the request. The message is one line."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,11 +68,11 @@ class PatchFile:
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """One MLflow run: its info, params, metrics and tags as MLflow returned them, plus the
-    patches and the working directory it ran in (from its `hydra/hydra.yaml` artifact).
+    patches and the working directory it ran in (from its Hydra settings artifact).
 
-    history: for training runs, every logged value of each step metric it has (`STEP_METRICS`),
-    as (step, value) pairs sorted by step, one per step (the last logged wins); empty for
-    reflect runs."""
+    history: for training runs, every logged value of each step metric it has
+    (`Metric.STEP_HISTORY`), as (step, value) pairs sorted by step, one per step (the last
+    logged wins); empty for reflect runs."""
 
     run_id: str
     run_name: str
@@ -118,30 +91,45 @@ class RunRecord:
     @property
     def job(self) -> str:
         """`train` or `reflect` (the `skillopt.job` tag; runs without it are reflect runs)."""
-        return self.tags.get(TAG_JOB) or JOB_REFLECT
+        return self.tags.get(Tag.JOB) or JOB_REFLECT
 
     @property
     def is_training(self) -> bool:
         return self.job == JOB_TRAIN
 
     @property
+    def finished(self) -> bool:
+        """Whether the run ended normally (MLflow status FINISHED)."""
+        return self.status == FINISHED
+
+    @property
     def job_num(self) -> int | None:
-        value = self.tags.get(TAG_JOB_NUM)
+        value = self.tags.get(Tag.JOB_NUM)
         return int(value) if value is not None and value.isdigit() else None
 
     @property
     def is_sweep_parent(self) -> bool:
-        return TAG_SWEEP_ID in self.tags and TAG_PARENT not in self.tags
+        return Tag.SWEEP_ID in self.tags and Tag.PARENT not in self.tags
 
     @property
     def replay_of(self) -> str | None:
-        return self.tags.get(TAG_REPLAY_OF)
+        return self.tags.get(Tag.REPLAY_OF)
+
+    @property
+    def error(self) -> str | None:
+        """Why the run ended FAILED or KILLED, as recorded; None if nothing was."""
+        return self.tags.get(Tag.ERROR) or None
+
+    @property
+    def note(self) -> str | None:
+        """The run description shown in the MLflow UI; None if it has none."""
+        return self.tags.get(Tag.NOTE) or None
 
     @property
     def overrides(self) -> list[str]:
         """The job's override strings as recorded (secrets already redacted); [] if unreadable."""
         try:
-            value = json.loads(self.tags.get(TAG_OVERRIDES, "[]"))
+            value = json.loads(self.tags.get(Tag.OVERRIDES, "[]"))
         except json.JSONDecodeError:
             return []
         return [str(v) for v in value] if isinstance(value, list) else []
@@ -163,9 +151,11 @@ class RunRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class Selection:
-    """Which runs a report covers and where they came from.
+    """Which runs were read and where they came from.
 
-    kind: `experiment`, `sweep` or `runs`. parent: the sweep's parent run (sweeps only)."""
+    kind: `experiment` (every run of one experiment but sweep parents), `sweep` (the jobs of
+    one sweep; parent is its parent run) or `runs` (runs chosen by id). latest: the selection
+    was not asked for by name but chosen as the most recent sweep or run of the store."""
 
     kind: str
     tracking_uri: str
@@ -173,6 +163,7 @@ class Selection:
     sweep_id: str | None = None
     parent: RunRecord | None = None
     runs: tuple[RunRecord, ...] = field(default_factory=tuple)
+    latest: bool = False
 
     @property
     def reflect_runs(self) -> tuple[RunRecord, ...]:
@@ -182,11 +173,3 @@ class Selection:
     @property
     def training_runs(self) -> tuple[RunRecord, ...]:
         return tuple(run for run in self.runs if run.is_training)
-
-    @property
-    def title(self) -> str:
-        if self.kind == "sweep":
-            return f"sweep {self.sweep_id}"
-        if self.kind == "experiment":
-            return f"experiment {self.experiment}"
-        return f"{len(self.runs)} selected run{'s' if len(self.runs) != 1 else ''}"

@@ -1,0 +1,154 @@
+"""The end of an epoch: the same train tasks under the previous and the current epoch's skill,
+compared, drive the optimizer's meta skill and the slow-update guidance block (spec §7).
+
+Epoch 1 has nothing to compare with and is skipped. The slow update is force-accepted and then
+re-scored, or with `train.slow_update_gate` it must pass the gate like any candidate; either way
+every score stays a measured one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillopt.base.atomic import write_json, write_text
+from skillopt.base.rollout import load_rollout
+from skillopt.base.skill import slow_update_guidance, with_slow_update_block
+from skillopt.engine.environment import Task
+from skillopt.engine.formatting import FormatSettings, format_conversation
+from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
+from skillopt.engine.train.evaluation import Evaluator
+from skillopt.engine.train.gate import decide
+from skillopt.engine.train.longitudinal import Pair, build_pairs, filter_pairs, format_comparison
+from skillopt.engine.train.records import EpochRecord
+from skillopt.engine.train.settings import GateSettings, TrainSettings
+from skillopt.engine.train.state import TrainState
+from skillopt.engine.train.step import StepRunner
+
+log = logging.getLogger("skillopt.train")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochEnd:
+    """Runs the epoch-level stages of one run."""
+
+    runner: StepRunner
+    evaluator: Evaluator
+    settings: TrainSettings
+    gate: GateSettings
+    train_tasks: tuple[Task, ...]
+
+    def run(self, state: TrainState, epoch: int, folder: Path) -> EpochRecord:
+        """The epoch's review (updating `state`), or why there was none."""
+        step = state.last_completed_step
+        wants = self.settings.use_slow_update or self.settings.use_meta_skill
+        if epoch == 1 or state.prev_epoch_skill is None:
+            return EpochRecord(epoch=epoch, step=step, action="skip_first_epoch")
+        if not wants:
+            return EpochRecord(epoch=epoch, step=step, action="disabled")
+        return self._review(state, epoch, folder)
+
+    def _pairs(self, state: TrainState, epoch: int, folder: Path) -> list[Pair]:
+        """The train tasks sampled for this epoch, rolled out under both skills, paired and
+        filtered by `train.pair_policy`."""
+        sample = list(self.train_tasks)
+        random.Random(self.settings.seed + 2000 * epoch).shuffle(sample)
+        tasks = tuple(sample[: self.settings.slow_update_samples])
+        env, target = self.runner.env, self.runner.target
+        prev_skill = state.prev_epoch_skill or state.initial_skill
+        rows = {}
+        for side, skill in (("prev", prev_skill), ("curr", state.current_skill)):
+            rows[side] = env.rollout(
+                tasks, skill=skill, out_dir=folder / f"rollout_{side}", target=target
+            )
+        fmt = self.runner.reflect.formatting
+        pairs = build_pairs(
+            rows["prev"],
+            rows["curr"],
+            prev_trajectories=_trajectories(folder / "rollout_prev", fmt),
+            curr_trajectories=_trajectories(folder / "rollout_curr", fmt),
+        )
+        return filter_pairs(pairs, self.settings.pair_policy)
+
+    def _review(self, state: TrainState, epoch: int, folder: Path) -> EpochRecord:
+        prev_skill, curr_skill = state.prev_epoch_skill or state.initial_skill, state.current_skill
+        kept = self._pairs(state, epoch, folder)
+        write_json(folder / "comparison_pairs.json", [p.to_json() for p in kept])
+        comparison = format_comparison(kept)
+        asker, max_tokens = self.runner.asker, self.runner.requests.max_tokens
+        review: dict[str, Any] = {
+            "epoch": epoch,
+            "step": state.last_completed_step,
+            "pairs": len(kept),
+            "categories": _categories(kept),
+        }
+        if self.settings.use_meta_skill:
+            meta = propose_meta_skill(
+                prev_skill=prev_skill,
+                curr_skill=curr_skill,
+                previous_meta=state.meta_skill,
+                comparison=comparison,
+                n_tasks=len(kept),
+                asker=asker,
+                max_tokens=max_tokens,
+                epoch=epoch,
+            )
+            write_json(folder / "meta_skill_result.json", meta.to_json())
+            if meta.content is not None:
+                state.meta_skill = meta.content
+            review["meta_skill"] = "write_meta_skill" if meta.content else "failed"
+            if meta.error:
+                review["meta_skill_error"] = meta.error
+                log.warning("epoch %d: the meta skill was not updated: %s", epoch, meta.error)
+        if not self.settings.use_slow_update:
+            return EpochRecord(action="meta_only", **review)
+
+        proposal = propose_slow_update(
+            prev_skill=prev_skill,
+            curr_skill=curr_skill,
+            previous_guidance=slow_update_guidance(curr_skill),
+            comparison=comparison,
+            n_tasks=len(kept),
+            asker=asker,
+            max_tokens=max_tokens,
+            epoch=epoch,
+        )
+        write_json(folder / "slow_result.json", proposal.to_json())
+        if proposal.content is None:
+            log.warning("epoch %d: no slow update: %s", epoch, proposal.error)
+            return EpochRecord(action="no_content", error=proposal.error, **review)
+        candidate = with_slow_update_block(curr_skill, proposal.content)
+        write_text(folder / "candidate_skill.md", candidate)
+        score, cached = self.evaluator.selection_score(
+            state.selection_cache, candidate, folder / "selection_eval"
+        )
+        value = self.gate.value(score)
+        use_gate = self.gate.enabled and self.settings.slow_update_gate
+        decision = decide(value, state.gate, step=state.last_completed_step, use_gate=use_gate)
+        state.adopt(decision, candidate, origin=f"slow_update_epoch_{epoch:02d}")
+        return EpochRecord(
+            action=decision.action,
+            selection=score,
+            selection_cached=cached,
+            gate_score=value,
+            current_score=state.current_score,
+            best_score=state.best_score,
+            **review,
+        )
+
+
+def _categories(pairs: list[Pair]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pair in pairs:
+        counts[pair.category] = counts.get(pair.category, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _trajectories(rollout_dir: Path, fmt: FormatSettings) -> dict[str, str]:
+    rollout = load_rollout(rollout_dir)
+    return {
+        tid: format_conversation(t.conversation, fmt) for tid, t in rollout.trajectories.items()
+    }

@@ -1,0 +1,38 @@
+"""How the report writes numbers and short texts: one place for `—`, digits and cut lines."""
+
+from __future__ import annotations
+
+MISSING = "—"  # a value the run did not log
+ITEM_MAX_CHARS = 240
+
+
+def fmt_number(value: float | None) -> str:
+    """Integers without a decimal point, other numbers to 4 significant digits, None as `—`."""
+    if value is None:
+        return MISSING
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def signed(value: float | None) -> str:
+    """`+0.1`, `-0.05`, `0`; `—` for None."""
+    if value is None:
+        return MISSING
+    return ("+" if value > 0 else "") + fmt_number(value)
+
+
+def one_line(text: str, limit: int = ITEM_MAX_CHARS) -> str:
+    """`text` on one line (whitespace collapsed), cut to `limit` characters with `…`."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def mark(verified: bool | None) -> str:
+    """✓, ✗, or `—` for a run whose replay was never verified."""
+    return MISSING if verified is None else ("✓" if verified else "✗")
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
