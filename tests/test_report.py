@@ -588,7 +588,20 @@ def test_help_says_what_the_report_holds(capsys):
         main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for option in ["--sweep", "--runs", "--experiment", "--compare", "--verify-replay", "--items"]:
+    for option in [
+        "--sweep",
+        "--runs",
+        "--experiment",
+        "--compare",
+        "--verify-replay",
+        "--items",
+        "--metric",
+        "--baseline",
+        "--level",
+        "--seed-keys",
+    ]:
         assert option in text
     assert "report.html" in text and "exit status" in text
-    assert "with no arguments the most recent sweep or run" in " ".join(text.split())
+    flat = " ".join(text.split())
+    assert "with no arguments the most recent sweep or run" in flat
+    assert "settings across seeds" in flat and "too few pairs under 4 shared seeds" in flat

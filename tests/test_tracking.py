@@ -27,6 +27,7 @@ from tests.cli_helpers import (
     runs_by_name,
     split_runs,
 )
+from tests.trace_checks import check_reflect_trace, run_traces
 
 LOCAL = "sqlite:///mlflow.db"
 
@@ -168,17 +169,7 @@ def test_child_artifacts_table_dataset_and_traces(basic_sweep):
     assert dataset_input.dataset.name == "example-qa" and len(dataset_input.dataset.digest) == 16
     digests = {c.inputs.dataset_inputs[0].dataset.digest for c in children}
     assert len(digests) == 1  # same data, same digest
-    mlflow.set_tracking_uri(uri(cwd))
-    traces = mlflow.search_traces(
-        locations=[child.info.experiment_id], run_id=run_id, return_type="list"
-    )
-    assert len(traces) == child.data.metrics["llm.calls"]
-    usage = traces[0].info.token_usage
-    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
-    assert (
-        sum(t.info.token_usage["input_tokens"] for t in traces)
-        == child.data.metrics["llm.prompt_tokens"]
-    )
+    check_reflect_trace(run_traces(uri(cwd), child), child, job_dir)
 
 
 def test_default_store_is_mlflows_own(basic_sweep):
@@ -280,7 +271,7 @@ def test_single_run_resumes_its_run_and_a_changed_config_starts_a_new_one(tmp_pa
     assert recorded["run_id"] == run.info.run_id
     third = run_reflect(tmp_path, "tracking=local", "reflect.minibatch_size=4")
     assert third.returncode == 0, third.output
-    assert "config changed since run" in third.output
+    assert "config changed since the last attempt" in third.output
     assert len(runs_by_name(uri(tmp_path))) == 2
 
 

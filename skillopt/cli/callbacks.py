@@ -2,13 +2,15 @@
 
 `ConfigCheck` checks every value before anything else happens: a single run's config, and for a
 grid sweep every job's config, so a bad value is one line and exit status 1 with no MLflow run
-and no LLM call. `TrackingCallback` owns the MLflow run lifecycle: the store and experiment
-before any job, a sweep's parent run, each job's run (opened before the task, closed after it
-with its status). Both leave the MLflow work to `skillopt.tracking`, which knows no Hydra.
+and no LLM call. `TrackingCallback` owns the run lifecycle: the store checked before any job,
+a sweep's parent run, each job's run journal (started before the task, ended after it with its
+status) and its upload. Both leave the tracking work to `skillopt.tracking`, which knows no
+Hydra.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,26 @@ from skillopt.base.errors import SkillOptError
 from skillopt.cli.failures import describe, fail
 from skillopt.cli.schemas import load
 from skillopt.cli.schemas.apps import load_tracking, plain
+from skillopt.tracking.content import absolute_uri
 from skillopt.tracking.names import RunFolder
 from skillopt.tracking.params import redact, redact_saved_configs
+from skillopt.tracking.preflight import check_store
+from skillopt.tracking.run import RunTracker, note_incomplete_sweep, settle_runs
 from skillopt.tracking.settings import TrackingSettings
+from skillopt.tracking.sweep import (
+    ParentRef,
+    SweepIdentity,
+    close_parent,
+    incomplete_jobs,
+    log_search_result,
+    open_parent,
+    start_sweep,
+)
 
 log = logging.getLogger("skillopt.tracking")
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def _prog(config: DictConfig) -> str:
@@ -79,43 +94,69 @@ class ConfigCheck(Callback):
 
 
 def _tracking(config: DictConfig) -> TrackingSettings | None:
-    """The tracking settings, or None when tracking is off or its settings are invalid (the
-    config check has then reported them)."""
+    """The tracking settings (tracking on or off), or None when they are invalid (the config
+    check has then reported them)."""
     try:
-        settings = load_tracking(config)
+        return load_tracking(config)
     except SkillOptError:
         return None
-    return settings if settings.enabled else None
+
+
+def _ready(config: DictConfig, settings: TrackingSettings) -> None:
+    """Bound every request to the tracking server, then check the store: an unusable one ends
+    the app with one line before any job or LLM call."""
+    settings.apply_request_bounds()
+    cause = check_store(settings.uri, experiment=settings.experiment, timeout_s=settings.timeout_s)
+    if cause is not None:
+        fail(_prog(config), f"tracking.uri={settings.uri}: {cause}")
 
 
 class TrackingCallback(Callback):
-    """Registered under `hydra.callbacks`; does nothing when tracking is off."""
+    """Registered under `hydra.callbacks`. Every job keeps a run journal; with tracking on, its
+    run is uploaded as it goes, and a sweep has a parent run."""
 
     def __init__(self) -> None:
-        self._tracker: Any = None
-        self._sweep: Any = None
+        self._tracker: RunTracker | None = None
+        self._parent: ParentRef | None = None
+        # In a basic (sequential) sweep, a job's last uploads overlap the next job; the sweep
+        # waits for them at its end. Elsewhere a job waits for its own run.
+        self._overlap = False
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         settings = _tracking(config)
-        if settings is not None:
-            from skillopt.tracking.store import client_for, ensure_experiment
-
-            ensure_experiment(client_for(settings.uri), settings.experiment)
+        if settings is not None and settings.enabled:
+            _ready(config, settings)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         settings = _tracking(config)
         if settings is None:
             return
-        from skillopt.tracking.sweep import SweepRun
-
-        self._sweep = SweepRun.open(
+        sweep_dir = Path(config.hydra.sweep.dir)
+        self._overlap = OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER
+        start_sweep(
             settings,
-            sweep_dir=Path(config.hydra.sweep.dir),
+            sweep_dir=sweep_dir,
             overrides=list(config.hydra.overrides.task),
             config_yaml=OmegaConf.to_yaml(
                 OmegaConf.create(redact(OmegaConf.to_container(config, resolve=False)))
             ),
         )
+        if not settings.enabled:
+            return
+        _ready(config, settings)
+        # The experiment and the parent run exist before any worker starts (parallel workers
+        # creating a fresh store race on its schema).
+        try:
+            self._parent = open_parent(sweep_dir, absolute_uri(settings.uri))
+            atexit.register(self._end_sweep, sweep_dir)
+        except Exception as exc:  # noqa: BLE001 - the jobs run regardless; sync attaches them later
+            log.error(
+                "tracking: the sweep's parent run could not be created (%s: %s); its jobs "
+                "are tracked without it (skillopt-sync %s attaches them later)",
+                type(exc).__name__,
+                exc,
+                sweep_dir,
+            )
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         hydra_cfg = config.hydra
@@ -128,18 +169,19 @@ class TrackingCallback(Callback):
             load(config)
         except SkillOptError:
             return  # a bad value (in a job a search sweeper chose): no run; the task reports it
-        from skillopt.tracking.run import RunTracker
-        from skillopt.tracking.sweep import ParentRef
-
-        parent = None
+        if settings.enabled:
+            settings.apply_request_bounds()
+        sweep_dir = parent = None
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            parent = ParentRef.read(Path(hydra_cfg.sweep.dir))
+            sweep_dir = Path(hydra_cfg.sweep.dir)
+            parent = SweepIdentity.read(sweep_dir)
         self._tracker = RunTracker.start(
             config=plain(config),
             settings=settings,
             out_dir=out_dir,
             overrides=list(hydra_cfg.overrides.task),
-            parent_run_id=parent.run_id if parent else None,
+            registry_prompt=OmegaConf.select(config, "registry.prompt"),
+            sweep_dir=sweep_dir,
             sweep_id=parent.sweep_id if parent else None,
             job_num=int(hydra_cfg.job.num) if parent else None,
         )
@@ -150,15 +192,32 @@ class TrackingCallback(Callback):
             return
         # `return_value` re-raises a failed job's exception; the exception itself is stored here.
         failed = job_return.status != JobStatus.COMPLETED
-        tracker.finish(error=job_return._return_value if failed else None)
+        tracker.finish(error=job_return._return_value if failed else None, wait=not self._overlap)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        redact_saved_configs(sweep_dir)
-        sweep, self._sweep = self._sweep, None
-        if sweep is None:
+        redact_saved_configs(Path(config.hydra.sweep.dir))
+        self._end_sweep(Path(config.hydra.sweep.dir))
+
+    def _end_sweep(self, sweep_dir: Path) -> None:
+        """Wait for the jobs' runs, then close the parent with their counts and list the runs
+        whose tracking is incomplete. Also run at exit: Hydra skips `on_multirun_end` when a
+        job failed."""
+        atexit.unregister(self._end_sweep)
+        settle_runs()
+        parent, self._parent = self._parent, None
+        if parent is None:
             return
         results = sweep_dir / RunFolder.SEARCH_RESULT
-        if results.is_file():
-            sweep.log_search_result(results)
-        sweep.close()
+        try:
+            if results.is_file():
+                log_search_result(parent, results)
+            close_parent(parent, sweep_dir)
+        except Exception as exc:  # noqa: BLE001 - reported with the incomplete runs below
+            log.error(
+                "tracking: the sweep's parent run could not be closed (%s: %s)",
+                type(exc).__name__,
+                exc,
+            )
+        missing = incomplete_jobs(sweep_dir, parent.tracking_uri)
+        if missing:
+            note_incomplete_sweep(sweep_dir, parent.tracking_uri, missing)

@@ -23,6 +23,7 @@ from hydra.errors import (
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from skillopt.base.errors import SkillOptError
+from skillopt.tracking.run import incomplete_runs, settle_runs
 
 EXIT_ERROR = 1
 
@@ -95,11 +96,18 @@ def fail(prog: str, message: str) -> None:
 
 
 def run_app(app: Callable[[], Any], *, prog: str) -> None:
-    """Run a Hydra app; a bad value or failed job ends it with one line and exit status 1."""
+    """Run a Hydra app; a bad value or failed job ends it with one line and exit status 1, and
+    so do results whose tracking could not be completed (the line says how to complete it)."""
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
+        settle_runs()
+        missing = incomplete_runs()
+        if missing:
+            for entry in missing[:-1]:
+                print(f"{prog}: error: {entry.line()}", file=sys.stderr)
+            fail(prog, missing[-1].line())
     except Exception as exc:  # noqa: BLE001 - every error is reported; unknown ones re-raised
         message = describe(exc)
         if message is None or before == "1":

@@ -30,12 +30,16 @@ from skillopt.cli.backends import build_client
 from skillopt.cli.failures import JobError, run_app
 from skillopt.cli.progress import ProgressBar
 from skillopt.cli.schemas import ReflectConfig, load_reflect, register_schemas
+from skillopt.cli.traces import job_spans
 from skillopt.engine.outcome import Observers, ReflectObserver
 from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
 from skillopt.engine.summary import ReflectSummary
+from skillopt.engine.train.loop import TRACE_TAG
+from skillopt.llm.tracing import open_trace
 from skillopt.tracking.observers import run_observer
+from skillopt.tracking.registry import materialize_skill, read_exact
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.reflect")
@@ -45,10 +49,12 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
     """Run one reflect job into `out_dir` and return its summary (the job's MLflow run, when
     tracking is on, is told everything through its observer)."""
     settings, data = config.reflect, config.data
-    skill_path = Path(data.skill_path).expanduser()
+    skill_path = materialize_skill(
+        data.skill_path, tracking_uri=config.tracking.uri, out_dir=out_dir
+    )
     if not skill_path.is_file():
         raise SkillOptError(f"data.skill_path={data.skill_path}: skill file not found")
-    skill = skill_path.read_text(encoding="utf-8")
+    skill = read_exact(skill_path)  # byte for byte: line endings as the file has them
     rollout = load_rollout(data.rollout_dir, on_bad_record=data.on_bad_record)  # type: ignore[arg-type]
     prompts = PromptLibrary(builtin_dir=prompts_dir(), override_dirs=config.prompts.dirs)
     tracker = active_tracker()
@@ -59,7 +65,6 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
             config.model,
             tracking=config.tracking,
             cache_dir=out_dir / "llm_calls",
-            listeners=tracker.call_listeners() if tracker is not None else (),
         )
     requests = model.requests
     assert requests is not None
@@ -112,19 +117,24 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
     ]
     if tracker is not None:
         observers.append(run_observer(tracker))
+    inputs = {"rollout_dir": str(rollout.root), "trajectories": len(rollout.records)}
     try:
-        outcome = run_reflect(
-            rollout=rollout,
-            skill=skill,
-            settings=settings,
-            requests=requests,
-            prompts=prompts,
-            client=client,
-            step_context=config.context.text("step_buffer"),
-            meta_skill=config.context.text("meta_skill"),
-            observer=Observers(*observers),
-            price=model.price,
-        )
+        with (
+            job_spans(out_dir, tracker) as spans,
+            open_trace(spans, "reflect", inputs=inputs, tags={TRACE_TAG: "reflect"}),
+        ):
+            outcome = run_reflect(
+                rollout=rollout,
+                skill=skill,
+                settings=settings,
+                requests=requests,
+                prompts=prompts,
+                client=client,
+                step_context=config.context.text("step_buffer"),
+                meta_skill=config.context.text("meta_skill"),
+                observer=Observers(*observers),
+                price=model.price,
+            )
     finally:
         progress.close()
     return outcome.summary

@@ -1,10 +1,12 @@
 """`skillopt-report`: compare the runs of a sweep (or an experiment, or chosen runs; by default
 the most recent sweep or run) and show how to reproduce each one; training runs also get score
-curves and their steps.
+curves and their steps. Runs that differ only in their seeds are grouped into settings, with
+means, intervals and paired comparisons.
 
     skillopt-report
     skillopt-report --sweep multirun/reflect/2026-11-26/10-28-11
-    skillopt-report --experiment skillopt-train --sweep multirun/train/2026-11-27/09-00-00
+    skillopt-report --sweep multirun/train/2026-11-27/09-00-00 --baseline train.edit_budget=4
+    skillopt-report --sweep sweep --metric tokens --level 0.9
     skillopt-report --sweep sweep --compare 0a9c7551 40c52677
     skillopt-report --runs 0a9c7551e6444a94af41589657bb1473 b978bed74bcd421ab70103014f18be3e
     skillopt-report --verify-replay --sweep sweep
@@ -42,6 +44,23 @@ what the report holds:
   "Reproduce" section (recorded command, overrides, git commit and dirty flag, skillopt and
   MLflow versions, the command that re-runs the job and the one that replays it).
 
+settings across seeds (when some setting ran more than one seed, or with --baseline):
+  runs that differ only in seed keys (train.seed, reflect.seed and the failure/success seeds
+  derived from it, env.split_seed, and any --seed-keys) form one setting, named by the params
+  that differ between settings and a stable key (s + 8 hex digits). Only FINISHED runs count
+  (the others are listed). Per setting and metric (training: best selection score, test delta,
+  final test score, accepted steps, tokens, cost; reflect: payload items, failed minibatches,
+  tokens, cost): n, mean, standard deviation and a bootstrap interval of the mean (--level,
+  default 0.95; percentile, expanded for small samples, fixed random state), as a table and a
+  plot. Then every setting against the baseline (--baseline, default the best setting) on the
+  chosen metric (--metric), paired by seed: the difference per seed, its mean and interval, the
+  exact Wilcoxon signed-rank p, and a verdict: better or worse when the whole interval is on one
+  side of 0, no evidence when it holds 0, too few pairs under 4 shared seeds. At the top, one
+  sentence: the best setting with its interval and whether it is distinguishable from the
+  runner-up. For a sweep, the same numbers are logged on its parent run (metrics
+  settings.<key>.<metric>.<statistic>, tables tables/settings.json and tables/comparisons.json,
+  tag skillopt.verdict).
+
 training runs (tag skillopt.job=train, experiment skillopt-train) get a table of their own
   (the params that vary, status, baseline and best selection score, test delta (hard),
   accepted/rejected/skipped steps, tokens, cost, wall time, run id), a score curve per run
@@ -55,7 +74,8 @@ output (--out, default ./report):
 
 exit status:
   0 report written; 1 bad input (unknown experiment, sweep or run, missing store, empty
-  sweep); 3 report written but --verify-replay found a run whose replay differs.
+  sweep, a --metric, --baseline or --level that does not fit); 3 report written but
+  --verify-replay found a run whose replay differs.
 """
 
 
@@ -84,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="experiment to read (skillopt-reflect or skillopt-train); without --sweep or "
         "--runs the report covers all its runs except sweep parents. --sweep without it "
-        "looks in skillopt-reflect",
+        "looks in both and needs it only when both hold a sweep with that id",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -119,6 +139,35 @@ def parser() -> argparse.ArgumentParser:
         help=f"steps listed per training run (default: {DEFAULT_STEPS}; report.json holds all)",
     )
     p.add_argument(
+        "--metric",
+        metavar="KEY",
+        help="the metric settings are ranked and compared by: best.selection_score (default), "
+        "test.delta_hard, test.final_hard, steps.accepted, tokens or llm.cost_usd for "
+        "training runs; payload.items (default), minibatches.failed, tokens or llm.cost_usd "
+        "for reflect runs",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="the setting every other setting is compared with, by the values of params that "
+        "tell settings apart (e.g. train.edit_budget=4); default: the best setting",
+    )
+    p.add_argument(
+        "--level",
+        type=float,
+        default=0.95,
+        metavar="P",
+        help="confidence level of every interval and verdict (default: 0.95)",
+    )
+    p.add_argument(
+        "--seed-keys",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="params to count as seeds besides train.seed, reflect.seed (and its derived "
+        "failure and success seeds) and env.split_seed",
+    )
+    p.add_argument(
         "--verify-replay",
         action="store_true",
         help="first replay every reflect run from its recorded calls (model=replay) and mark "
@@ -146,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     def on_replay(run: RunRecord, check: ReplayCheck) -> None:
         print(f"verify-replay {run.label}: {mark(check.verified)} {check.detail}", file=sys.stderr)
 
+    try:
+        baseline = _baseline(args.baseline) if args.baseline is not None else None
+    except ValueError as exc:
+        return _fail(f"--baseline: {exc}")
     request = ReportRequest(
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
@@ -154,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         compare=tuple(args.compare) if args.compare else None,  # type: ignore[arg-type]
         items=args.items,
         steps=args.steps,
+        metric=args.metric,
+        baseline=baseline,
+        level=args.level,
+        seed_keys=tuple(args.seed_keys),
         verify_replay=args.verify_replay,
         out=args.out,
     )
@@ -179,6 +236,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_REPLAY_DIFFERS
     return 0
+
+
+def _baseline(text: str) -> dict[str, str]:
+    """`train.edit_budget=4,reflect.minibatch_size=8` as {key: value}; a ValueError if it is
+    not KEY=VALUE pairs."""
+    pairs = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=VALUE[,KEY=VALUE], got {text!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _fail(message: str) -> int:

@@ -30,6 +30,7 @@ from skillopt.cli.backends import build_client
 from skillopt.cli.failures import JobError, run_app
 from skillopt.cli.progress import TrainProgress
 from skillopt.cli.schemas import TrainConfig, load_train, register_schemas
+from skillopt.cli.traces import job_spans
 from skillopt.engine.ask import Asker
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.train import (
@@ -41,6 +42,7 @@ from skillopt.engine.train import (
 )
 from skillopt.engine.train.aggregate import MergeSettings
 from skillopt.tracking.observers import run_observer
+from skillopt.tracking.registry import check_template_size, materialize_skill, read_exact
 from skillopt.tracking.run import active_tracker
 
 log = logging.getLogger("skillopt.train")
@@ -96,27 +98,29 @@ def _role_json(role: Any) -> dict[str, Any]:
 
 def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
     """Run (or resume) one training job into `out_dir` and return its outcome."""
-    skill_path = Path(config.env.skill_path).expanduser()
+    skill_path = materialize_skill(
+        config.env.skill_path, tracking_uri=config.tracking.uri, out_dir=out_dir
+    )
     if not skill_path.is_file():
         raise SkillOptError(f"env.skill_path={config.env.skill_path}: skill file not found")
+    initial_skill = read_exact(skill_path)  # byte for byte: line endings as the file has them
+    if config.registry.prompt is not None:
+        check_template_size(initial_skill, what=f"env.skill_path={config.env.skill_path}")
     env = config.env.instantiate()
     splits = env.splits()
 
     tracker = active_tracker()
-    listeners = tracker.call_listeners() if tracker is not None else ()
     optimizer, model = build_client(
         config.model,
         tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "optimizer",
         training=True,
-        listeners=listeners,
     )
     target_client, target_cfg = build_client(
         config.target,
         tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "target",
         training=True,
-        listeners=listeners,
     )
     requests, answering = model.requests, target_cfg.answering
     assert requests is not None and answering is not None
@@ -149,7 +153,7 @@ def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
     trainer = Trainer(
         runner=runner,
         splits=splits,
-        initial_skill=skill_path.read_text(encoding="utf-8"),
+        initial_skill=initial_skill,
         out_dir=out_dir,
         settings=config.train,
         gate=config.gate,
@@ -173,7 +177,9 @@ def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
         config.gate.metric,
     )
     try:
-        outcome = trainer.run()
+        with job_spans(out_dir, tracker) as spans:
+            trainer.traces = spans
+            outcome = trainer.run()
     finally:
         progress.close()
     write_json(

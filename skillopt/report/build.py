@@ -1,5 +1,5 @@
 """The report job end to end: open the store, collect the runs, verify replays, lay out, write,
-and log a sweep's report to its parent run."""
+and log a sweep's report (and its statistics across seeds) to its parent run."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from skillopt.report.across_seeds import SeedOptions
 from skillopt.report.compare import Comparison, compare, pick
 from skillopt.report.content import DEFAULT_STEPS, build_content
 from skillopt.report.describe import choice_sentence, selection_title
 from skillopt.report.errors import ReportError
 from skillopt.report.layout import build_document
+from skillopt.report.parent_record import parent_record
 from skillopt.report.replay import ReplayCheck, verify_replays
 from skillopt.report.report_json import report_data
+from skillopt.report.stats import DEFAULT_LEVEL, check_level
 from skillopt.report.write import REPORT_FILES, write_report
-from skillopt.tracking.names import REFLECT_EXPERIMENT
 from skillopt.tracking.reader import Store, collect, collect_latest, collect_run, open_store
 from skillopt.tracking.records import RunRecord, Selection, StoreError
 
@@ -30,14 +32,19 @@ class ReportRequest:
 
     tracking_uri: the MLflow store (default `sqlite:///mlflow.db`, relative to the current
     directory, like the jobs'). Which runs: `run_ids` (any experiment), else `sweep_id` (one
-    sweep of `experiment`, default `skillopt-reflect`), else `experiment` (all its runs but
-    sweep parents), else, with none of them given, the most recent sweep or run of the store
-    (skillopt-reflect or skillopt-train, whichever ran last). compare: two run ids (or unique
-    prefixes) to diff patch by patch. items: proposed items shown per reflect run (default 5).
-    steps: steps listed per training run (default 30; report.json holds them all).
-    verify_replay: replay every reflect run first and record whether its patches came out byte
-    for byte. out: the report folder (default `report`). generated_at: the timestamp line
-    (default now, UTC)."""
+    sweep of `experiment`, default whichever of skillopt-reflect and skillopt-train holds it),
+    else `experiment` (all its runs but sweep parents), else, with none of them given, the most
+    recent sweep or run of the store (skillopt-reflect or skillopt-train, whichever ran last).
+    compare: two run ids (or unique prefixes) to diff patch by patch. items: proposed items
+    shown per reflect run (default 5). steps: steps listed per training run (default 30;
+    report.json holds them all). Statistics across seeds: metric (the key settings are ranked
+    and compared by; default best.selection_score for training, payload.items for reflect),
+    baseline (KEY=VALUE pairs naming the setting the others are compared with; default the
+    best one), level (of every interval, default 0.95), seed_keys (params counted as seeds
+    besides train.seed, reflect.seed and its derived seeds, env.split_seed). verify_replay:
+    replay every reflect run first and record whether its patches came out byte for byte.
+    out: the report folder (default `report`). generated_at: the timestamp line (default now,
+    UTC)."""
 
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None
@@ -46,6 +53,10 @@ class ReportRequest:
     compare: tuple[str, str] | None = None
     items: int = 5
     steps: int = DEFAULT_STEPS
+    metric: str | None = None
+    baseline: dict[str, str] | None = None
+    level: float = DEFAULT_LEVEL
+    seed_keys: tuple[str, ...] = ()
     verify_replay: bool = False
     out: Path = Path("report")
     generated_at: str | None = None
@@ -77,6 +88,10 @@ def make_report(
         raise ReportError(f"--items must be 0 or more, not {request.items}")
     if request.steps < 0:
         raise ReportError(f"--steps must be 0 or more, not {request.steps}")
+    try:
+        check_level(request.level)
+    except ValueError as exc:
+        raise ReportError(f"--level: {exc}") from None
     store = open_store(request.tracking_uri)
     selection = _select(store, request)
     comparison = _comparison(store, selection, request.compare)
@@ -86,8 +101,14 @@ def make_report(
         selection = replace(
             selection, runs=tuple(r.with_tags(checks[r.run_id].tags) for r in selection.runs)
         )
+    seeds = SeedOptions(
+        metric=request.metric,
+        baseline=request.baseline,
+        level=request.level,
+        seed_keys=request.seed_keys,
+    )
     content = build_content(
-        selection, items=request.items, comparison=comparison, steps=request.steps
+        selection, items=request.items, comparison=comparison, steps=request.steps, seeds=seeds
     )
     document = build_document(content)
     html = write_report(
@@ -96,6 +117,14 @@ def make_report(
     logged_to = None
     if selection.kind == "sweep" and selection.parent is not None:
         store.log_report(selection.parent.run_id, folder=request.out, files=REPORT_FILES)
+        if content.seeds:
+            record = parent_record(content.seeds)
+            store.log_summary(
+                selection.parent.run_id,
+                metrics=record.metrics,
+                tables=record.tables,
+                tags=record.tags,
+            )
         logged_to = selection.parent.run_id
     return ReportResult(
         html=html,
@@ -111,10 +140,7 @@ def _select(store: Store, request: ReportRequest) -> Selection:
     if not (request.run_ids or request.sweep_id is not None or request.experiment):
         return collect_latest(store)
     return collect(
-        store,
-        experiment=request.experiment or REFLECT_EXPERIMENT,
-        sweep_id=request.sweep_id,
-        run_ids=request.run_ids,
+        store, experiment=request.experiment, sweep_id=request.sweep_id, run_ids=request.run_ids
     )
 
 

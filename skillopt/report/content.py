@@ -5,15 +5,21 @@ into `report.json`; neither computes anything of its own. Reflect runs and train
 `skillopt.job=train`) get parts of their own: the reflect part is exactly what a report of only
 those runs shows; the training part has its own runs table, a score curve per run, an overlay
 of the best gate score and each run's steps. A part is None when it has no runs.
+
+Each part also gets statistics across seeds (`across_seeds`) when some setting ran more than one
+seed, or a baseline was asked for; else its `seeds` is None.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skillopt.report.across_seeds import SeedOptions, SeedsPart, job_metric, metric_keys, seeds_part
 from skillopt.report.compare import Comparison
 from skillopt.report.curves import best_overlay, curve_plot
 from skillopt.report.document import Figure
+from skillopt.report.errors import ReportError
+from skillopt.report.grouping import group
 from skillopt.report.plots import report_plots
 from skillopt.report.reproduce import Reproduction, reproduction
 from skillopt.report.tables import (
@@ -36,7 +42,7 @@ from skillopt.report.training import (
     train_summary,
     train_table,
 )
-from skillopt.tracking.names import Metric, Param
+from skillopt.tracking.names import JOB_REFLECT, JOB_TRAIN, Metric, Param
 from skillopt.tracking.records import RunRecord, Selection
 
 # Steps listed per training run unless asked otherwise (report.json always holds them all).
@@ -61,13 +67,14 @@ class ReflectRun:
 @dataclass(frozen=True, kw_only=True)
 class ReflectPart:
     """The reflect runs: their table, the params that vary (swept), the figures, the metrics
-    with one value everywhere (constant), and each run."""
+    with one value everywhere (constant), each run, and the statistics across seeds."""
 
     table: RunsTable
     swept: list[str]
     plots: list[Figure]
     constant: list[tuple[str, float]]
     runs: list[ReflectRun]
+    seeds: SeedsPart | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,17 +96,19 @@ class TrainRun:
 class TrainingPart:
     """The training runs. swept: params that vary between them; overlay: best gate score
     against step for every run (None for fewer than two runs); summary: sentences on the best
-    runs."""
+    runs; seeds: the statistics across seeds."""
 
     table: RunsTable
     swept: list[str]
     overlay: Figure | None
     summary: list[str]
     runs: list[TrainRun]
+    seeds: SeedsPart | None = None
 
     @property
     def plots(self) -> list[Figure]:
-        """Every training figure: the overlay, then each run's curve in report order."""
+        """The overlay, then each run's curve in report order (the figure of the statistics
+        across seeds is in `seeds`)."""
         curves = [r.curve for r in self.runs if r.curve is not None]
         return ([self.overlay] if self.overlay else []) + curves
 
@@ -111,8 +120,25 @@ class ReportContent:
     training: TrainingPart | None
     comparison: Comparison | None
 
+    @property
+    def seeds(self) -> list[SeedsPart]:
+        """The statistics across seeds of each part that has them (training first)."""
+        parts = (self.training, self.reflect)
+        return [p.seeds for p in parts if p is not None and p.seeds is not None]
 
-def reflect_part(runs: tuple[RunRecord, ...], *, tracking_uri: str, items: int) -> ReflectPart:
+
+def across_seeds(job: str, runs: tuple[RunRecord, ...], options: SeedOptions) -> SeedsPart | None:
+    """The statistics across seeds of `runs` (all of job `job`), or None when every setting
+    has at most one run and no baseline was asked for."""
+    grouping = group(runs, extra_seed_keys=options.seed_keys)
+    if options.baseline is None and all(len(s.runs) < 2 for s in grouping.settings):
+        return None
+    return seeds_part(job, grouping, options, figure_name=f"seeds_{job}.png")
+
+
+def reflect_part(
+    runs: tuple[RunRecord, ...], *, tracking_uri: str, items: int, seeds: SeedOptions
+) -> ReflectPart:
     """The reflect part for `runs` (reflect runs only), showing the first `items` proposed
     items of each."""
     swept = varying_params(runs)
@@ -136,10 +162,13 @@ def reflect_part(runs: tuple[RunRecord, ...], *, tracking_uri: str, items: int) 
         plots=report_plots(runs, params=plotted, metrics=varying_metrics(runs)),
         constant=constant_metrics(runs),
         runs=sections,
+        seeds=across_seeds(JOB_REFLECT, runs, seeds),
     )
 
 
-def training_part(runs: tuple[RunRecord, ...], *, tracking_uri: str, steps: int) -> TrainingPart:
+def training_part(
+    runs: tuple[RunRecord, ...], *, tracking_uri: str, steps: int, seeds: SeedOptions
+) -> TrainingPart:
     """The training part for `runs` (training runs only), listing at most `steps` steps per
     run."""
     swept = varying_params(runs)
@@ -172,6 +201,7 @@ def training_part(runs: tuple[RunRecord, ...], *, tracking_uri: str, steps: int)
         overlay=best_overlay(runs, captions),
         summary=summary,
         runs=sections,
+        seeds=across_seeds(JOB_TRAIN, runs, seeds),
     )
 
 
@@ -181,14 +211,34 @@ def build_content(
     items: int = 5,
     comparison: Comparison | None = None,
     steps: int = DEFAULT_STEPS,
+    seeds: SeedOptions | None = None,
 ) -> ReportContent:
     """The report of `selection`, showing the first `items` proposed items of each reflect run
-    and the first `steps` steps of each training run."""
+    and the first `steps` steps of each training run, with statistics across seeds as `seeds`
+    asks (default: by each job's first metric, against the best setting, at 95%).
+
+    A ReportError when `seeds` names a metric neither job has, or a baseline no setting has."""
+    seeds = seeds or SeedOptions()
     uri = selection.tracking_uri
     reflect, trained = selection.reflect_runs, selection.training_runs
-    return ReportContent(
+    jobs = [job for job, runs in ((JOB_TRAIN, trained), (JOB_REFLECT, reflect)) if runs]
+    if seeds.metric is not None and not any(job_metric(j, seeds.metric) for j in jobs):
+        known = "; ".join(f"{', '.join(metric_keys(j))} ({j})" for j in jobs)
+        raise ReportError(
+            f"--metric {seeds.metric}: not a metric these runs are compared by: {known}"
+        )
+    content = ReportContent(
         selection=selection,
-        reflect=reflect_part(reflect, tracking_uri=uri, items=items) if reflect else None,
-        training=training_part(trained, tracking_uri=uri, steps=steps) if trained else None,
+        reflect=reflect_part(reflect, tracking_uri=uri, items=items, seeds=seeds)
+        if reflect
+        else None,
+        training=training_part(trained, tracking_uri=uri, steps=steps, seeds=seeds)
+        if trained
+        else None,
         comparison=comparison,
     )
+    if seeds.baseline and not any(part.baseline_asked for part in content.seeds):
+        wanted = ",".join(f"{k}={v}" for k, v in seeds.baseline.items())
+        labels = "; ".join(s.label for part in content.seeds for s in part.grouping.settings)
+        raise ReportError(f"--baseline {wanted}: no setting has it (settings: {labels or 'none'})")
+    return content

@@ -1,5 +1,6 @@
-"""The report's content laid out as one `Document`: where the runs come from, the reflect part,
-the training part and the comparison, in that order. Both renderers draw this document."""
+"""The report's content laid out as one `Document`: where the runs come from, the verdict across
+seeds (one sentence per part that has statistics across seeds), the reflect part, the training
+part and the comparison, in that order. Both renderers draw this document."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from skillopt.report.document import (
 )
 from skillopt.report.layout_reflect import reflect_sections
 from skillopt.report.layout_training import training_sections
+from skillopt.tracking.names import JOB_TRAIN
 
 NO_PATCH = "(no patch)"
 
@@ -30,6 +32,14 @@ def build_document(content: ReportContent) -> Document:
     jobs = jobs_sentence(selection)
     if jobs:
         blocks.append(Paragraph(spans=(jobs,)))
+    parts = content.seeds
+    for part in parts:
+        what = (
+            f" ({'training' if part.job == JOB_TRAIN else 'reflect'} runs)"
+            if len(parts) > 1
+            else ""
+        )
+        blocks.append(Paragraph(spans=(f"Verdict{what}: {part.verdict}",)))
     if content.reflect is not None:
         blocks += reflect_sections(content.reflect, beside_training=content.training is not None)
     if content.training is not None:

@@ -1,5 +1,5 @@
-"""The reflect part of the document: the runs table, the figures, and each run's proposed
-items, failure types and Reproduce section."""
+"""The reflect part of the document: the runs table, the statistics across seeds, the figures,
+and each run's proposed items, failure types and Reproduce section."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from skillopt.report.document import (
     Verdict,
 )
 from skillopt.report.layout_runs import joined, reproduce_section, run_section, runs_table
+from skillopt.report.layout_seeds import seeds_section
 from skillopt.report.text import fmt_number, mark
 
 PAYLOAD_WORDS = {
@@ -26,12 +27,18 @@ PAYLOAD_WORDS = {
     "skill_candidates": "skill candidates (titles)",
 }
 # Section headings: as they always were, or named as such beside the training part.
-HEADINGS = ("Runs", "Plots", "Runs in detail")
-MIXED_HEADINGS = ("Reflect runs", "Reflect plots", "Reflect runs in detail")
+HEADINGS = ("Runs", "Settings across seeds", "Plots", "Runs in detail")
+MIXED_HEADINGS = (
+    "Reflect runs",
+    "Reflect settings across seeds",
+    "Reflect plots",
+    "Reflect runs in detail",
+)
 
 
 def reflect_sections(part: ReflectPart, *, beside_training: bool) -> list[Section]:
-    runs, plots, details = MIXED_HEADINGS if beside_training else HEADINGS
+    runs, seeds, plots, details = MIXED_HEADINGS if beside_training else HEADINGS
+    across = [seeds_section(part.seeds, title=seeds, prefix="")] if part.seeds else []
     figures: list[Block] = list(part.plots)
     gap = _plots_gap(part)
     if gap:
@@ -44,6 +51,7 @@ def reflect_sections(part: ReflectPart, *, beside_training: bool) -> list[Sectio
         Section(
             title=runs, level=2, anchor="runs", blocks=runs_table(part.table, anchor="runs-table")
         ),
+        *across,
         Section(title=plots, level=2, anchor="plots", blocks=tuple(figures)),
         Section(title=details, level=2, anchor="details", blocks=tuple(_run(r) for r in part.runs)),
     ]

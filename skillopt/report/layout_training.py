@@ -1,5 +1,5 @@
-"""The training part of the document: the training runs table and overlay, then per run its
-headline numbers, settings, score curve, steps and Reproduce section."""
+"""The training part of the document: the training runs table and overlay, the statistics across
+seeds, then per run its headline numbers, settings, score curve, steps and Reproduce section."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from skillopt.report.document import (
     Table,
 )
 from skillopt.report.layout_runs import joined, reproduce_section, run_section, runs_table
+from skillopt.report.layout_seeds import seeds_section
 from skillopt.report.tables import TOKENS
 from skillopt.report.text import fmt_number, signed
 from skillopt.report.training import REJECT, SKIP, STEP_COLUMNS
@@ -32,8 +33,13 @@ def training_sections(part: TrainingPart) -> list[Section]:
         overview.append(Paragraph(spans=(" ".join(part.summary),)))
     if part.overlay is not None:
         overview.append(part.overlay)
+    across = []
+    if part.seeds is not None:
+        title = "Training settings across seeds"
+        across.append(seeds_section(part.seeds, title=title, prefix="train-"))
     return [
         Section(title="Training runs", level=2, anchor="training", blocks=tuple(overview)),
+        *across,
         Section(
             title="Training runs in detail",
             level=2,

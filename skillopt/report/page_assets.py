@@ -28,6 +28,8 @@ table.sortable th[aria-sort="descending"]::after { content: " ▼"; }
 td.gap { color: #8c959f; }
 tr.same td, tr.accepted td { background: #f0fff4; }
 tr.rejected td { background: #fff5f5; }
+tr.better td { background: #f0fff4; } tr.worse td { background: #fff5f5; }
+tr.baseline td { font-weight: 600; }
 tr.skipped td { color: #8c959f; }
 .muted, .generated { color: #57606a; }
 figure { margin: 1em 0; }

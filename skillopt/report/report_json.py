@@ -1,18 +1,21 @@
 """`report.json`: the computed content as plain data, for scripts and tests.
 
 The runs tables with raw values, each run's items, failure types, steps, histories, reproduce
-commands and replay verification; no timestamp, so the same runs give the same bytes. A report
-without reflect runs still has the reflect keys (empty); `training` is there only when there are
-training runs.
+commands and replay verification, and each part's statistics across seeds (`seeds`, null when
+the part has none); no timestamp, so the same runs give the same bytes. A report without reflect
+runs still has the reflect keys (empty); `training` is there only when there are training runs.
+Undefined statistics are null, never NaN.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from skillopt.report.across_seeds import SeedsPart
 from skillopt.report.compare import Comparison
 from skillopt.report.content import ReflectPart, ReportContent, TrainingPart, TrainRun
 from skillopt.report.document import Figure
+from skillopt.report.stats import BOOTSTRAP_METHOD, BOOTSTRAP_SEED, MIN_PAIRS, RESAMPLES
 from skillopt.report.tables import RunsTable
 from skillopt.tracking.records import RunRecord, Selection
 
@@ -85,6 +88,7 @@ def _reflect(part: ReflectPart | None) -> dict[str, Any]:
             }
             for r in runs
         ],
+        "seeds": seeds_data(part.seeds if part else None),
     }
 
 
@@ -110,6 +114,54 @@ def _training(part: TrainingPart) -> dict[str, Any]:
         "summary": part.summary,
         "plots": _plots(part.plots),
         "runs": [_train_run(r) for r in part.runs],
+        "seeds": seeds_data(part.seeds),
+    }
+
+
+def seeds_data(part: SeedsPart | None) -> dict[str, Any] | None:
+    """A part's statistics across seeds: how settings were formed, each setting's statistics
+    per metric (with its runs' values), the comparisons with the baseline for every metric,
+    the ranking by the chosen metric and the verdict."""
+    if part is None:
+        return None
+    grouping = part.grouping
+    return {
+        "metric": part.metric.key,
+        "level": part.level,
+        "bootstrap": {"method": BOOTSTRAP_METHOD, "resamples": RESAMPLES, "seed": BOOTSTRAP_SEED},
+        "min_pairs": MIN_PAIRS,
+        "metrics": [
+            {"key": m.key, "header": m.header, "names": list(m.names), "better": m.better}
+            for m in part.metrics
+        ],
+        "seed_keys": list(grouping.seed_keys),
+        "varying_seeds": list(grouping.varying_seeds),
+        "setting_params": list(grouping.params),
+        "left_out": [
+            {"run_id": run.run_id, "status": run.status, "reason": why}
+            for run, why in grouping.left_out
+        ],
+        "notes": list(part.notes),
+        "settings": [
+            {
+                "key": s.setting.key,
+                "label": s.setting.label,
+                "params": s.setting.params,
+                "runs": [run.run_id for run in s.setting.runs],
+                "seeds": list(s.setting.seeds),
+                "metrics": {
+                    key: sample.as_dict() | {"values": list(sample.values)}
+                    for key, sample in s.samples.items()
+                },
+            }
+            for s in part.stats
+        ],
+        "baseline": part.baseline.key if part.baseline else None,
+        "baseline_asked": part.baseline_asked,
+        "ranked": [s.key for s in part.ranked],
+        "comparisons": [c.as_dict() for c in part.comparisons],
+        "verdict": part.verdict,
+        "plot": part.plot.path if part.plot else None,
     }
 
 

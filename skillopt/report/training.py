@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skillopt.report.tables import TOKEN_METRICS, TOKENS, RunsTable, metric_sum, table_of
-from skillopt.report.text import MISSING, fmt_number, one_line
+from skillopt.report.text import MISSING, fmt_number, one_line, plural
 from skillopt.tracking.names import Metric, Param
 from skillopt.tracking.records import RunRecord
 
@@ -266,14 +266,16 @@ def run_caption(run: RunRecord, params: list[str]) -> str:
 
 
 def leader(runs: tuple[RunRecord, ...], summaries: list[TrainSummary], key: str) -> str | None:
-    """`#1 5e6f7a8b (0.8)`: the run with the highest `key`, first in report order on a tie;
-    None if no run has it."""
+    """`#1 5e6f7a8b (0.8)`: the run with the highest `key`, first in report order on a tie
+    (`#0 1a2b3c4d (1; tied with 7 other runs)`); None if no run has it."""
     scored = [
-        (summary.get(key), index)
+        (value, index)
         for index, summary in enumerate(summaries)
-        if summary.get(key) is not None
+        if (value := summary.get(key)) is not None
     ]
     if not scored:
         return None
     best, index = max(scored, key=lambda pair: (pair[0], -pair[1]))
-    return f"{runs[index].label} ({fmt_number(best)})"
+    tied = sum(value == best for value, _ in scored) - 1
+    others = f"; tied with {plural(tied, 'other run')}" if tied else ""
+    return f"{runs[index].label} ({fmt_number(best)}{others})"

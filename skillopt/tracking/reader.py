@@ -1,5 +1,6 @@
 """Read runs back from the tracking store into plain records; write back the little a report
-records (replay verdict tags, the report's files).
+records (replay verdict tags, the report's files, and on a sweep's parent run the statistics
+across seeds as metrics, tables and a tag).
 
 Everything goes through one `MlflowClient` bound to one tracking URI; nothing here creates a
 store, an experiment or a run. MLflow is imported inside functions (it costs 2-3 s), and its
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,6 +32,7 @@ from skillopt.tracking.names import (
 from skillopt.tracking.records import PatchFile, RunRecord, Selection, StoreError
 
 SQLITE_PREFIX = "sqlite:///"
+BATCH_METRICS = 1000  # MLflow's limit of metrics per log_batch call
 # The experiments a selection without a name looks in: one per job.
 JOB_EXPERIMENTS = (REFLECT_EXPERIMENT, TRAIN_EXPERIMENT)
 _PAGE = 1000
@@ -92,6 +95,36 @@ class Store:
                 self._client.log_artifacts(
                     run_id, str(folder / "plots"), f"{Artifact.REPORT}/plots"
                 )
+
+    def log_summary(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, float],
+        tables: Mapping[str, Mapping[str, Sequence[Any]]],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Log `metrics` (at step 0, in batches, sorted by name), each table (artifact file ->
+        columns) with `log_table`, and `tags` on the run. A table the run already holds is
+        replaced, not appended to (what `log_table` would do), so a second report of the same
+        sweep leaves the same tables."""
+        from mlflow.entities import Metric as MlflowMetric
+
+        now = int(time.time() * 1000)
+        entries = [MlflowMetric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
+        with _mlflow_errors():
+            for start in range(0, len(entries), BATCH_METRICS):
+                self._client.log_batch(run_id, metrics=entries[start : start + BATCH_METRICS])
+            for artifact_file, columns in sorted(tables.items()):
+                folder = artifact_file.rsplit("/", 1)[0] if "/" in artifact_file else None
+                existing = {a.path for a in self._client.list_artifacts(run_id, folder)}
+                if artifact_file in existing:
+                    rows = [list(row) for row in zip(*columns.values(), strict=True)]
+                    document = {"columns": list(columns), "data": rows}
+                    self._client.log_dict(run_id, document, artifact_file)
+                else:
+                    self._client.log_table(run_id, data=dict(columns), artifact_file=artifact_file)
+            self.set_tags(run_id, tags=tags)
 
     # -- reading (the module's functions below are the front door) ----------------------------
 
@@ -215,20 +248,26 @@ def collect_run(store: Store, *, run_id: str) -> RunRecord:
 def collect(
     store: Store,
     *,
-    experiment: str,
+    experiment: str | None,
     sweep_id: str | None = None,
     run_ids: Sequence[str] = (),
 ) -> Selection:
     """The runs asked for, sorted by job number, start time and id.
 
     `run_ids` picks runs by id (in any experiment); else `sweep_id` picks the jobs of one sweep
-    of `experiment`; else every run of `experiment` except sweep parents. Unknown names and empty
-    selections are StoreErrors with a one-line message."""
+    of `experiment` (None: of whichever job experiment, skillopt-reflect or skillopt-train,
+    holds a sweep with that id); else every run of `experiment` except sweep parents. Unknown
+    names, a sweep id found in both experiments and empty selections are StoreErrors with a
+    one-line message."""
     with _mlflow_errors():
         if run_ids:
             return _by_ids(store, run_ids)
         if sweep_id is not None:
+            if experiment is None:
+                return _sweep_anywhere(store, sweep_id=sweep_id)
             return _sweep(store, experiment=experiment, sweep_id=sweep_id)
+        if experiment is None:
+            raise StoreError("no runs asked for: give an experiment, a sweep or run ids")
         everything = store._search([store._experiment_id(experiment)])
         jobs = [r for r in everything if not _is_parent(r)]
         if not jobs:
@@ -304,12 +343,47 @@ def _by_ids(store: Store, run_ids: Sequence[str]) -> Selection:
     )
 
 
-def _sweep(store: Store, *, experiment: str, sweep_id: str) -> Selection:
-    everything = store._search([store._experiment_id(experiment)])
-    parents = [r for r in everything if _is_parent(r)]
-    mine = [r for r in parents if r.data.tags[Tag.SWEEP_ID] == sweep_id]
+def _sweep_anywhere(store: Store, *, sweep_id: str) -> Selection:
+    """The sweep `sweep_id` of whichever job experiment holds it (exactly one must)."""
+    ids = store._experiment_ids(JOB_EXPERIMENTS)
+    if not ids:
+        names = " or ".join(repr(e) for e in JOB_EXPERIMENTS)
+        raise StoreError(f"no experiment named {names} in {store.uri}; run a job first")
+    runs = {name: store._search([eid]) for eid, name in ids.items()}
+    holding = [name for name, found in runs.items() if _parents(found, sweep_id)]
+    if len(holding) > 1:
+        raise StoreError(
+            f"sweep {sweep_id!r} is in experiments {' and '.join(map(repr, holding))}; "
+            "choose one with --experiment"
+        )
+    if not holding:
+        known = sorted({r.data.tags[Tag.SWEEP_ID] for f in runs.values() for r in _parents(f)})
+        where = " or ".join(f"{name!r}" for name in runs)
+        noun = "experiment" if len(runs) == 1 else "experiments"
+        raise StoreError(
+            f"no sweep with id {sweep_id!r} in {noun} {where} (known: {_known(known)})"
+        )
+    (experiment,) = holding
+    return _sweep(store, experiment=experiment, sweep_id=sweep_id, everything=runs[experiment])
+
+
+def _parents(runs: list[Any], sweep_id: str | None = None) -> list[Any]:
+    """The sweep parents among `runs` (of sweep `sweep_id` only, if given)."""
+    parents = [r for r in runs if _is_parent(r)]
+    if sweep_id is None:
+        return parents
+    return [r for r in parents if r.data.tags[Tag.SWEEP_ID] == sweep_id]
+
+
+def _sweep(
+    store: Store, *, experiment: str, sweep_id: str, everything: list[Any] | None = None
+) -> Selection:
+    """The sweep `sweep_id` of `experiment` (`everything`: its runs, if already read)."""
+    if everything is None:
+        everything = store._search([store._experiment_id(experiment)])
+    mine = _parents(everything, sweep_id)
     if not mine:
-        known = sorted({r.data.tags[Tag.SWEEP_ID] for r in parents})
+        known = sorted({r.data.tags[Tag.SWEEP_ID] for r in _parents(everything)})
         raise StoreError(
             f"no sweep with id {sweep_id!r} in experiment {experiment!r} (known: {_known(known)})"
         )

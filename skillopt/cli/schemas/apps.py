@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -30,12 +29,19 @@ from skillopt.cli.schemas.derive import (
     schema_of,
     signature_schema,
 )
-from skillopt.cli.schemas.groups import ContextConfig, DataConfig, FaultConfig, PromptsConfig
+from skillopt.cli.schemas.groups import (
+    ContextConfig,
+    DataConfig,
+    FaultConfig,
+    PromptsConfig,
+    check_skill_source,
+)
 from skillopt.cli.schemas.roles import RequestsSchema, RoleConfig, load_role, role_schema
 from skillopt.engine.environment import Environment
 from skillopt.engine.settings import ReflectSettings
 from skillopt.engine.train.settings import GateSettings, TrainSettings
 from skillopt.llm.registry import backend_names
+from skillopt.tracking.registry import RegistrySettings
 from skillopt.tracking.settings import TrackingSettings
 
 # What a training job's `reflect.*` may not set: each step brings its own budget and seed.
@@ -55,6 +61,7 @@ PromptsSchema = schema_of(PromptsConfig)
 TrainSchema = schema_of(TrainSettings)
 GateSchema = schema_of(GateSettings)
 FaultSchema = schema_of(FaultConfig)
+RegistrySchema = schema_of(RegistrySettings)
 
 
 @dataclass
@@ -79,6 +86,7 @@ class TrainAppSchema:
     reflect: AnalystSchema = field(default_factory=AnalystSchema)  # type: ignore[valid-type]
     prompts: PromptsSchema = field(default_factory=PromptsSchema)  # type: ignore[valid-type]
     fault: FaultSchema = field(default_factory=FaultSchema)  # type: ignore[valid-type]
+    registry: RegistrySchema = field(default_factory=RegistrySchema)  # type: ignore[valid-type]
     env: Any = MISSING
     model: Any = MISSING
     target: Any = MISSING
@@ -178,6 +186,7 @@ class TrainConfig:
     env: EnvConfig
     prompts: PromptsConfig
     fault: FaultConfig
+    registry: RegistrySettings
     tracking: TrackingSettings
 
 
@@ -236,8 +245,7 @@ def load_train(cfg: DictConfig) -> TrainConfig:
         skill_path=str(env_values.get("skill_path") or ""),
         kwargs={k: v for k, v in env_values.items() if k not in ENV_OWN_KEYS},
     )
-    if not env.skill_path or not Path(env.skill_path).expanduser().is_file():
-        raise SettingError("env.skill_path", env.skill_path, "expected an existing skill file")
+    check_skill_source("env.skill_path", env.skill_path)
     env.instantiate()
     reflect = values["reflect"]
     refuse_unknown(reflect, field_names(ReflectSettings) - set(PER_STEP), section="reflect")
@@ -250,6 +258,7 @@ def load_train(cfg: DictConfig) -> TrainConfig:
         env=env,
         prompts=build(PromptsConfig, values.get("prompts") or {}, section="prompts"),
         fault=build(FaultConfig, values.get("fault") or {}, section="fault"),
+        registry=build(RegistrySettings, values.get("registry") or {}, section="registry"),
         tracking=_tracking(values, "skillopt-train"),
     )
 

@@ -7,9 +7,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skillopt.base.checks import SettingError, check_int, check_text, choice
-from skillopt.base.errors import ConfigError
+from skillopt.base.errors import ConfigError, SkillOptError
+from skillopt.tracking.registry import parse_prompt_uri
 
 BAD_RECORD_POLICIES = ("error", "skip")
+
+
+def check_skill_source(field: str, value: str) -> None:
+    """A skill input is an existing file or a `prompts:/NAME/VERSION|@ALIAS` URI (fetched from
+    the registry when the job starts)."""
+    try:
+        prompt = parse_prompt_uri(value)
+    except SkillOptError:
+        raise SettingError(
+            field, value, "expected prompts:/NAME/VERSION or prompts:/NAME@ALIAS"
+        ) from None
+    if prompt is None and (not value or not Path(value).expanduser().is_file()):
+        raise SettingError(field, value, "expected an existing skill file or a prompts:/ URI")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,8 +42,7 @@ class DataConfig:
         check_text("skill_path", self.skill_path)
         if not Path(self.rollout_dir).expanduser().is_dir():
             raise SettingError("rollout_dir", self.rollout_dir, "expected an existing directory")
-        if not Path(self.skill_path).expanduser().is_file():
-            raise SettingError("skill_path", self.skill_path, "expected an existing skill file")
+        check_skill_source("skill_path", self.skill_path)
         policy = choice("on_bad_record", self.on_bad_record, BAD_RECORD_POLICIES)
         object.__setattr__(self, "on_bad_record", policy)
 
