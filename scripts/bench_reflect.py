@@ -156,7 +156,7 @@ def main() -> int:
     parser.add_argument(
         "--latency", type=float, default=0.5, help="seconds the server waits per call"
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--reply-from",
         choices=("offline", "stub"),

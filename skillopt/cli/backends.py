@@ -5,7 +5,6 @@ cache."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from skillopt.base.checks import check_text
 from skillopt.base.errors import ConfigError
 from skillopt.cli.schemas import RoleConfig, with_name
 from skillopt.llm.cache import CallCache
-from skillopt.llm.client import CallListener, LLMClient
+from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger
 from skillopt.llm.registry import make_backend, register_backend
 from skillopt.llm.types import ChatBackend
@@ -83,7 +82,6 @@ def build_client(
     tracking: TrackingSettings,
     cache_dir: Path,
     training: bool = False,
-    listeners: Sequence[CallListener] = (),
 ) -> tuple[LLMClient, RoleConfig]:
     """The LLM client of a role (backend, ledger with its price and budget, call cache in
     `cache_dir`), and the role's config with its model name settled."""
@@ -103,6 +101,5 @@ def build_client(
         backend=backend,
         ledger=Ledger(price=config.price, budget=config.budget),
         cache=CallCache(cache_dir),
-        listeners=listeners,
     )
     return client, config

@@ -30,11 +30,14 @@ from skillopt.cli.backends import build_client
 from skillopt.cli.failures import JobError, run_app
 from skillopt.cli.progress import ProgressBar
 from skillopt.cli.schemas import ReflectConfig, load_reflect, register_schemas
+from skillopt.cli.traces import job_spans
 from skillopt.engine.outcome import Observers, ReflectObserver
 from skillopt.engine.output import OutputWriter
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
 from skillopt.engine.summary import ReflectSummary
+from skillopt.engine.train.loop import TRACE_TAG
+from skillopt.llm.tracing import open_trace
 from skillopt.tracking.observers import run_observer
 from skillopt.tracking.run import active_tracker
 
@@ -59,7 +62,6 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
             config.model,
             tracking=config.tracking,
             cache_dir=out_dir / "llm_calls",
-            listeners=tracker.call_listeners() if tracker is not None else (),
         )
     requests = model.requests
     assert requests is not None
@@ -112,19 +114,24 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
     ]
     if tracker is not None:
         observers.append(run_observer(tracker))
+    inputs = {"rollout_dir": str(rollout.root), "trajectories": len(rollout.records)}
     try:
-        outcome = run_reflect(
-            rollout=rollout,
-            skill=skill,
-            settings=settings,
-            requests=requests,
-            prompts=prompts,
-            client=client,
-            step_context=config.context.text("step_buffer"),
-            meta_skill=config.context.text("meta_skill"),
-            observer=Observers(*observers),
-            price=model.price,
-        )
+        with (
+            job_spans(out_dir, tracker) as spans,
+            open_trace(spans, "reflect", inputs=inputs, tags={TRACE_TAG: "reflect"}),
+        ):
+            outcome = run_reflect(
+                rollout=rollout,
+                skill=skill,
+                settings=settings,
+                requests=requests,
+                prompts=prompts,
+                client=client,
+                step_context=config.context.text("step_buffer"),
+                meta_skill=config.context.text("meta_skill"),
+                observer=Observers(*observers),
+                price=model.price,
+            )
     finally:
         progress.close()
     return outcome.summary

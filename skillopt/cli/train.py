@@ -30,6 +30,7 @@ from skillopt.cli.backends import build_client
 from skillopt.cli.failures import JobError, run_app
 from skillopt.cli.progress import TrainProgress
 from skillopt.cli.schemas import TrainConfig, load_train, register_schemas
+from skillopt.cli.traces import job_spans
 from skillopt.engine.ask import Asker
 from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.train import (
@@ -103,20 +104,17 @@ def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
     splits = env.splits()
 
     tracker = active_tracker()
-    listeners = tracker.call_listeners() if tracker is not None else ()
     optimizer, model = build_client(
         config.model,
         tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "optimizer",
         training=True,
-        listeners=listeners,
     )
     target_client, target_cfg = build_client(
         config.target,
         tracking=config.tracking,
         cache_dir=out_dir / "llm_calls" / "target",
         training=True,
-        listeners=listeners,
     )
     requests, answering = model.requests, target_cfg.answering
     assert requests is not None and answering is not None
@@ -173,7 +171,9 @@ def train_job(config: TrainConfig, out_dir: Path) -> TrainOutcome:
         config.gate.metric,
     )
     try:
-        outcome = trainer.run()
+        with job_spans(out_dir, tracker) as spans:
+            trainer.traces = spans
+            outcome = trainer.run()
     finally:
         progress.close()
     write_json(

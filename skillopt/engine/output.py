@@ -1,7 +1,7 @@
 """Write a reflect outcome as files: patches, prompts, trajectories and `summary.json`.
 
-These folders are derived from the outcome and rewritten on every run; stale files from an
-earlier run with another plan are removed so no old patch can pass for a new one. The call
+These folders are derived from the outcome and rewritten on every run; files an earlier run
+with another plan left are removed first, so no old patch can pass for a new one. The call
 records in `llm_calls/` are the resume state and are left alone.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from skillopt.base.atomic import write_json, write_text
 from skillopt.base.modes import ModeSpec
+from skillopt.engine.minibatch import Minibatch
 from skillopt.engine.outcome import MinibatchResult, NullObserver, PreparedMinibatch
 from skillopt.engine.summary import ReflectSummary
 
@@ -25,9 +26,11 @@ def _prompt_markdown(system: str, user: str) -> str:
 class OutputWriter(NullObserver):
     """Writes each minibatch's files as soon as they exist, then the summary at the end.
 
-    As an observer it writes prompts and trajectories when a request is built and the patch when
-    the reply is validated, so file I/O overlaps with calls in flight. When the run finishes it
-    removes files that this run did not produce and writes `summary.json` (the summary, plus
+    When the run starts it removes the files an earlier run into the same folder derived (they
+    are rewritten from this run's outcome, so no old patch can pass for a new one, even while
+    the run is going); the call records in `llm_calls/`, the resume state, stay. It writes
+    prompts and trajectories when a request is built and the patch when the reply is validated,
+    so file I/O overlaps with calls in flight, and `summary.json` at the end (the summary, plus
     `extra`: what the caller knows about the job, such as where its inputs came from).
     """
 
@@ -39,7 +42,15 @@ class OutputWriter(NullObserver):
         self.out = Path(out_dir)
         self.spec = spec
         self.extra = dict(extra or {})
-        self._written: dict[str, set[str]] = {d: set() for d in DERIVED_DIRS}
+        self._systems: set[str] = set()
+
+    def on_start(self, plan: list[Minibatch]) -> None:
+        for folder in DERIVED_DIRS:
+            root = self.out / folder
+            if root.is_dir():
+                for path in root.rglob("*"):
+                    if path.is_file():
+                        path.unlink()
 
     def on_minibatch_ready(self, prepared: PreparedMinibatch) -> None:
         name = prepared.name
@@ -47,25 +58,15 @@ class OutputWriter(NullObserver):
         write_text(
             self.out / "prompts" / f"{name}.md", _prompt_markdown(prepared.system, prepared.user)
         )
-        system = f"system/{prepared.template}.md"
-        if system not in self._written["prompts"]:
-            write_text(self.out / "prompts" / system, prepared.system)
-        self._written["trajectories"].add(f"{name}.md")
-        self._written["prompts"].update({f"{name}.md", system})
+        if prepared.template not in self._systems:
+            self._systems.add(prepared.template)
+            write_text(self.out / "prompts" / "system" / f"{prepared.template}.md", prepared.system)
 
     def on_minibatch_done(self, result: MinibatchResult) -> None:
         if result.status == "ok":
             write_json(
                 self.out / "patches" / f"{result.name}.json", result.patch_document(self.spec)
             )
-            self._written["patches"].add(f"{result.name}.json")
 
     def on_finish(self, summary: ReflectSummary) -> None:
-        for folder, names in self._written.items():
-            root = self.out / folder
-            if not root.is_dir():
-                continue
-            for path in root.rglob("*"):
-                if path.is_file() and path.relative_to(root).as_posix() not in names:
-                    path.unlink()
         write_json(self.out / "summary.json", {**summary.to_json(), **self.extra})

@@ -33,6 +33,7 @@ from skillopt.engine.outcome import (
 )
 from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
 from skillopt.engine.settings import ReflectSettings, RequestSettings
+from skillopt.llm import tracing
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Price, Usage
 from skillopt.llm.types import ChatRequest
@@ -57,6 +58,22 @@ class _Analyst:
         self.requests = requests
 
     def run(self, job: PreparedMinibatch) -> MinibatchResult:
+        """The minibatch's result, as a span of the current trace (its calls are its children)."""
+        attributes = {
+            "skillopt.minibatch": job.name,
+            "skillopt.source_type": job.minibatch.kind,
+            "skillopt.trajectories": len(job.shown_ids),
+        }
+        with tracing.span(job.name, attributes=attributes) as span:
+            result = self._run(job)
+            if span is not None:
+                span.end(
+                    outputs={"status": result.status, "items": len(result.items)},
+                    error=result.error if result.status == "failed" else None,
+                )
+        return result
+
+    def _run(self, job: PreparedMinibatch) -> MinibatchResult:
         assert job.request is not None
         calls: list[CallInfo] = []
         request = job.request
@@ -244,7 +261,7 @@ def run_reflect(
                 meta_skill=meta_skill,
             )
             if job.request is not None and analyst is not None:
-                futures.append(pool.submit(analyst.run, job))
+                futures.append(tracing.submit(pool, analyst.run, job))
             observer.on_minibatch_ready(job)
             if job.request is None or analyst is None:
                 status = "empty" if job.request is None else "dry_run"

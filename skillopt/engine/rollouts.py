@@ -21,6 +21,7 @@ from skillopt.base.atomic import write_json, write_text
 from skillopt.base.errors import BudgetExhausted, LLMError, RolloutError
 from skillopt.base.rollout import check_task_id
 from skillopt.engine.environment import Grader, TargetModel, Task
+from skillopt.llm import tracing
 from skillopt.llm.types import ChatRequest
 
 ROLLOUT_STAGE = "rollout"
@@ -91,7 +92,7 @@ def run_rollout(
             results_path.open("a", encoding="utf-8") as results,
             ThreadPoolExecutor(max_workers=target.workers) as pool,
         ):
-            futures: list[Future[dict[str, Any]]] = [pool.submit(one, t) for t in todo]
+            futures: list[Future[dict[str, Any]]] = [tracing.submit(pool, one, t) for t in todo]
             for future in as_completed(futures):
                 if future.cancelled():
                     continue

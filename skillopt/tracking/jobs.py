@@ -30,18 +30,18 @@ from skillopt.tracking.params import select
 _USAGE_TOTALS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "retries", "cache_hits")
 
 
-def rollout_digest(rollout_dir: Path) -> str:
-    """sha256 over results.jsonl and every conversation.json, in a fixed order (16 hex chars)."""
+def data_digest(path: Path) -> str:
+    """sha256 of a data file, or of a rollout directory's results.jsonl and every
+    conversation.json in a fixed order (16 hex chars): runs on the same data share it."""
     digest = hashlib.sha256()
-    results = rollout_dir / "results.jsonl"
+    if path.is_file():
+        digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+    results = path / "results.jsonl"
     digest.update(results.read_bytes() if results.is_file() else b"")
-    for path in sorted((rollout_dir / "predictions").glob("*/conversation.json")):
-        digest.update(path.parent.name.encode("utf-8") + b"\0" + path.read_bytes())
+    for conversation in sorted((path / "predictions").glob("*/conversation.json")):
+        digest.update(conversation.parent.name.encode("utf-8") + b"\0" + conversation.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def usage_metrics(usage: Usage, prefix: str = "llm") -> dict[str, float]:
@@ -71,8 +71,9 @@ class JobKind(Protocol):
 
     def tables(self, result: Any) -> dict[str, dict[str, list[Any]]]: ...
 
-    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
-        """(source path, name, digest, context) of the data the job read, or None."""
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str] | None:
+        """(source path, name, context) of the data the job read, or None; its digest is
+        `data_digest(path)`."""
         ...
 
     def skill_path(self, config: Mapping[str, Any]) -> Path | None: ...
@@ -153,12 +154,11 @@ class ReflectJob:
             }
         }
 
-    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str] | None:
         rollout_dir = Path(str(select(config, "data.rollout_dir"))).expanduser()
         if not rollout_dir.is_dir():
             return None
-        name = str(select(config, "data.name") or rollout_dir.name)
-        return rollout_dir, name, rollout_digest(rollout_dir), JOB_REFLECT
+        return rollout_dir, str(select(config, "data.name") or rollout_dir.name), JOB_REFLECT
 
     def skill_path(self, config: Mapping[str, Any]) -> Path | None:
         return Path(str(select(config, "data.skill_path"))).expanduser()
@@ -284,12 +284,11 @@ class TrainJob:
             }
         }
 
-    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str, str] | None:
+    def dataset(self, config: Mapping[str, Any]) -> tuple[Path, str, str] | None:
         data_path = select(config, "env.data_path")
         if not isinstance(data_path, str) or not Path(data_path).is_file():
             return None
-        path = Path(data_path)
-        return path, str(select(config, "env.name")), file_digest(path), JOB_TRAIN
+        return Path(data_path), str(select(config, "env.name")), JOB_TRAIN
 
     def skill_path(self, config: Mapping[str, Any]) -> Path | None:
         return Path(str(select(config, "env.skill_path"))).expanduser()

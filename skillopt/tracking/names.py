@@ -43,6 +43,7 @@ class Tag:
     JOBS = "skillopt.jobs"  # parent: number of jobs
     FAILED_JOBS = "skillopt.failed_jobs"  # parent: number of failed jobs
     BEST_PARAMS = "skillopt.best_params"  # parent of a search sweep: the best params as JSON
+    VERDICT = "skillopt.verdict"  # parent: the report's verdict across seeds, one sentence
 
 
 class Param:
@@ -95,6 +96,10 @@ class Param:
     SUCCESS_SEED = "reflect.success_seed"  # follows from reflect.seed unless overridden
     GATE_METRIC = "gate.metric"
     GATE_ENABLED = "gate.enabled"
+    SPLIT_SEED = "env.split_seed"  # a seed key too: the data split, not the setting
+    # What `skillopt-report` groups settings by: runs that differ only in these are one
+    # setting run with several seeds.
+    SETTING_SEEDS = (*SEEDS, SPLIT_SEED)
 
 
 class Metric:
@@ -164,6 +169,13 @@ class Metric:
     SWEEP_JOBS_FAILED = "sweep.jobs_failed"
     SWEEP_JOBS_KILLED = "sweep.jobs_killed"
     SWEEP_BEST_VALUE = "sweep.best_value"
+    # and, written there by skillopt-report: per setting (a stable key, `s1a2b3c4d`) and
+    # metric, its statistics across seeds; per setting, baseline setting and metric, the
+    # paired comparison over their shared seeds.
+    SETTING_STAT = "settings.{}.{}.{}"  # setting, metric, one of SETTING_STATS
+    SETTING_STATS = ("n", "mean", "sd", "ci_low", "ci_high")
+    SETTING_VS = "settings.{}.vs.{}.{}.{}"  # setting, baseline, metric, one of SETTING_VS_STATS
+    SETTING_VS_STATS = ("pairs", "diff_mean", "ci_low", "ci_high", "wilcoxon_p")
 
     # The per-step metrics whose whole history a report reads.
     STEP_HISTORY = (
@@ -200,9 +212,12 @@ class Artifact:
     BEST_SKILL = "best_skill.md"
     FINAL_SKILL = "final_skill.md"
     SPLIT_MANIFEST = "split_manifest.json"
+    TABLES = "tables"
     MINIBATCH_TABLE = "tables/minibatches.json"
     STEP_TABLE = "tables/steps.json"
     REPORT = "report"  # a sweep's report, on its parent run
+    SETTINGS_TABLE = "tables/settings.json"  # parent: statistics per setting and metric
+    COMPARISONS_TABLE = "tables/comparisons.json"  # parent: paired comparisons
     SWEEP = "sweep"  # a search sweep's result file, on its parent run
     MULTIRUN_CONFIG = "hydra/multirun.yaml"  # on the parent run
     HYDRA_SETTINGS = "hydra/hydra.yaml"  # Hydra's own settings (hydra.runtime.cwd: where it ran)
@@ -214,4 +229,6 @@ class RunFolder:
     RUN = Path(".skillopt") / "mlflow_run.json"  # the run of this output directory (resume)
     PARENT = Path(".skillopt") / "parent_run.json"  # in a sweep dir: the sweep's parent run
     LONG_PARAMS = Path(".skillopt") / "params"  # params written as files before upload
+    SPANS = Path(".skillopt") / "spans.jsonl"  # the span journal: every span and trace
+    TABLES = Path(".skillopt") / "tables"  # the run's tables, written before upload
     SEARCH_RESULT = "optimization_results.yaml"  # written by hydra-optuna-sweeper

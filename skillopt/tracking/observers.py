@@ -7,9 +7,7 @@ MLflow UI draws score curves while the run is going; step 0 is the initial skill
 
 from __future__ import annotations
 
-import time
-
-from skillopt.engine.outcome import NullObserver
+from skillopt.engine.outcome import MinibatchResult, NullObserver
 from skillopt.engine.summary import ReflectSummary
 from skillopt.engine.train.observer import NullTrainObserver
 from skillopt.engine.train.records import BaselineRecord, EpochRecord, StepRecord, TrainOutcome
@@ -19,10 +17,14 @@ from skillopt.tracking.run import RunTracker
 
 
 class ReflectLogger(NullObserver):
-    """Hands the reflect summary to the run; its metrics are logged when the run finishes."""
+    """Uploads each minibatch's files as they appear; hands the summary to the run, whose
+    metrics are logged when it finishes."""
 
     def __init__(self, tracker: RunTracker) -> None:
         self.tracker = tracker
+
+    def on_minibatch_done(self, result: MinibatchResult) -> None:
+        self.tracker.sync_artifacts()
 
     def on_finish(self, summary: ReflectSummary) -> None:
         self.tracker.result = summary
@@ -35,13 +37,8 @@ class TrainLogger(NullTrainObserver):
         self.tracker = tracker
 
     def _log(self, metrics: dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric as MlflowMetric
-
-        now = int(time.time() * 1000)
-        self.tracker.client.log_batch(
-            self.tracker.run_id,
-            metrics=[MlflowMetric(k, v, now, step) for k, v in metrics.items()],
-        )
+        self.tracker.log_metrics(metrics, step=step)
+        self.tracker.sync_artifacts()
 
     def on_baseline(self, record: BaselineRecord) -> None:
         value = record.gate_score

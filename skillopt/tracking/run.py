@@ -1,7 +1,12 @@
-"""One MLflow run per job: opened before the task, filled and closed after it.
+"""One MLflow run per job: opened before the task, filled as it goes, closed after it.
+
+Opening the run is the only store work the job waits for; everything else (params and tags,
+the dataset input, step metrics, artifacts as they appear, traces) is handed to a background
+worker and to the trace exporter, whose store calls overlap with the job's own waiting. At the
+end only the last files, the final metrics and the run's status are left to write.
 
 Everything goes through `MlflowClient` with explicit run ids, never the fluent active-run
-stack, so sequential jobs in one process cannot leak an active run into each other and worker
+stack, so sequential jobs in one process cannot leak an active run into each other and
 threads can log without one.
 """
 
@@ -10,29 +15,31 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import shutil
-import tempfile
+import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-import skillopt
-from skillopt.base.atomic import write_json, write_text
+from skillopt.base.atomic import write_json
+from skillopt.tracking.artifacts import ArtifactMirror
+from skillopt.tracking.content import (
+    artifact_sources,
+    dataset_input,
+    identity,
+    write_tables,
+)
 from skillopt.tracking.jobs import JobKind, job_kind
-from skillopt.tracking.names import Artifact, RunFolder, Tag
-from skillopt.tracking.params import job_params, redact, redacted_yaml, run_name, select
-from skillopt.tracking.provenance import command_line, git_state
+from skillopt.tracking.names import RunFolder, Tag
+from skillopt.tracking.provenance import command_line
 from skillopt.tracking.settings import TrackingSettings
 from skillopt.tracking.store import client_for, ensure_experiment
+from skillopt.tracking.worker import TrackingWorker
 
 log = logging.getLogger("skillopt.tracking")
 
 RUN_FILE = RunFolder.RUN
-LONG_PARAMS_DIR = RunFolder.LONG_PARAMS
 TAG_MAX_CHARS = 5000
+MIRROR_INTERVAL_S = 0.5
 
 _active: RunTracker | None = None
 
@@ -40,6 +47,10 @@ _active: RunTracker | None = None
 def active_tracker() -> RunTracker | None:
     """The tracker of the job running in this process, if tracking is on."""
     return _active
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class RunTracker:
@@ -55,18 +66,22 @@ class RunTracker:
         out_dir: Path,
         kind: JobKind,
         config: Mapping[str, Any],
-        resumed: bool = False,
-    ):
-        self.kind = kind
-        self.config = config
-        self.result: Any = None  # the job's typed result, handed over by its observer
+        tags: dict[str, str],
+    ) -> None:
         self.client = client
         self.settings = settings
         self.run_id = run_id
         self.experiment_id = experiment_id
         self.out_dir = out_dir
-        self.resumed = resumed
-        self._listeners: list[Any] = []
+        self.kind = kind
+        self.config = config
+        self.tags = tags
+        self.result: Any = None  # the job's typed result, handed over by its observer
+        self.worker = TrackingWorker()
+        self.mirror = ArtifactMirror(client, run_id, artifact_sources(kind, out_dir, config))
+        self._exporter: Any = None
+        self._mirror_queued = False
+        self._mirrored_at = 0.0
         self._done = False
 
     @classmethod
@@ -81,59 +96,37 @@ class RunTracker:
         sweep_id: str | None = None,
         job_num: int | None = None,
     ) -> RunTracker:
-        from mlflow.entities import Param, RunTag
-
+        """Open (or continue) the job's run; its params, tags and dataset follow on the worker."""
         global _active
         client = client_for(settings.uri)
         experiment_id = ensure_experiment(client, settings.experiment)
-        overrides = [str(o) for o in redact(list(overrides))]
         kind = job_kind(config)
-        params, too_long = job_params(config, overrides, curated=kind.curated_params)
+        params, _, tags, name = identity(
+            config=config,
+            overrides=overrides,
+            kind=kind,
+            out_dir=out_dir,
+            command=command_line(),
+            sweep_id=sweep_id,
+            job_num=job_num,
+        )
         run_id, logged = _resumable(
             client, out_dir=out_dir, settings=settings, experiment_id=experiment_id, params=params
         )
         resumed = run_id is not None
         if resumed:
             client.update_run(run_id, status="RUNNING")
-            if Tag.ERROR in client.get_run(run_id).data.tags:
-                client.delete_tag(run_id, Tag.ERROR)  # the earlier attempt's error
             log.info("tracking: resuming MLflow run %s (found in %s)", run_id, out_dir / RUN_FILE)
         else:
-            tags = {Tag.PARENT: parent_run_id} if parent_run_id else {}
+            parent = {Tag.PARENT: parent_run_id} if parent_run_id else {}
             run = client.create_run(
-                experiment_id, run_name=settings.run_name or run_name(overrides), tags=tags
+                experiment_id, run_name=settings.run_name or name, tags={**parent, **tags}
             )
             run_id = run.info.run_id
             write_json(
                 out_dir / RUN_FILE,
                 {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": settings.uri},
             )
-        from mlflow.version import VERSION as mlflow_version
-
-        commit, dirty = git_state()
-        tags = {
-            Tag.JOB: kind.name,
-            Tag.OVERRIDES: json.dumps(overrides),
-            Tag.GIT_COMMIT: commit,
-            Tag.GIT_DIRTY: dirty,
-            Tag.VERSION: skillopt.__version__,
-            Tag.MLFLOW_VERSION: mlflow_version,
-            Tag.OUTPUT_DIR: str(out_dir.resolve()),
-            Tag.COMMAND: command_line(),
-            **kind.seed_tags(config),
-        }
-        if sweep_id is not None:
-            tags[Tag.SWEEP_ID] = sweep_id
-        if job_num is not None:
-            tags[Tag.JOB_NUM] = str(job_num)
-        if select(config, "model.backend") == "replay":
-            tags[Tag.REPLAY_OF] = str(select(config, "model.run_id"))
-        new_params = [Param(k, v) for k, v in params.items() if k not in logged]
-        client.log_batch(
-            run_id, params=new_params, tags=[RunTag(k, v[:TAG_MAX_CHARS]) for k, v in tags.items()]
-        )
-        for key, text in too_long.items():
-            write_text(out_dir / LONG_PARAMS_DIR / f"{key}.txt", text)
         tracker = cls(
             client=client,
             settings=settings,
@@ -142,8 +135,9 @@ class RunTracker:
             out_dir=out_dir,
             kind=kind,
             config=config,
-            resumed=resumed,
+            tags=tags,
         )
+        tracker._open(params={k: v for k, v in params.items() if k not in logged}, resumed=resumed)
         _active = tracker
         atexit.register(tracker.abandon)
         log.info(
@@ -154,59 +148,109 @@ class RunTracker:
         )
         return tracker
 
-    def call_listeners(self) -> list[Any]:
-        """Listeners for the LLM client: one trace per call when `trace_llm_calls` is on."""
-        if self.settings.trace_llm_calls and not self._listeners:
-            from skillopt.tracking.traces import MlflowTraceListener
+    def _open(self, *, params: dict[str, str], resumed: bool) -> None:
+        """Queue what a run holds from its start: params and tags, the dataset input, and the
+        files that exist already."""
+        from mlflow.entities import Param, RunTag
 
-            self._listeners.append(
-                MlflowTraceListener(run_id=self.run_id, experiment_id=self.experiment_id)
+        client, run_id = self.client, self.run_id
+        if resumed and Tag.ERROR in client.get_run(run_id).data.tags:
+            self.worker.submit("clear the earlier error", client.delete_tag, run_id, Tag.ERROR)
+        tags = [RunTag(k, v) for k, v in self.tags.items()] if resumed else []  # else: at creation
+        self.worker.submit(
+            "params and tags",
+            client.log_batch,
+            run_id,
+            [],
+            [Param(k, v) for k, v in params.items()],
+            tags,
+        )
+        self.worker.submit("dataset input", self._log_dataset)
+        self.sync_artifacts()
+
+    def _log_dataset(self) -> None:
+        found = dataset_input(self.kind, self.config)
+        if found is not None:
+            self.client.log_inputs(self.run_id, datasets=[found])
+
+    # ----------------------------------------------------------------- during the job
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
+        """Queue one batch of metrics at `step`."""
+        from mlflow.entities import Metric
+
+        stamp = now_ms()
+        batch = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        self.worker.submit(f"metrics at step {step}", self.client.log_batch, self.run_id, batch)
+
+    def sync_artifacts(self) -> None:
+        """Queue an upload of the files written since the last one: at most one is waiting,
+        and they are `MIRROR_INTERVAL_S` apart (each walks the output folders)."""
+        now = time.monotonic()
+        if self._mirror_queued or now - self._mirrored_at < MIRROR_INTERVAL_S:
+            return
+        self._mirror_queued = True
+
+        def sync() -> None:
+            self._mirror_queued = False
+            self._mirrored_at = time.monotonic()
+            self.mirror.sync()
+
+        self.worker.submit("artifacts", sync)
+
+    def trace_sink(self) -> Any:
+        """The span sink that uploads the job's traces into this run's experiment, linked to
+        the run and tagged with its job and sweep (None when `trace_llm_calls` is off)."""
+        if not self.settings.trace_llm_calls:
+            return None
+        if self._exporter is None:
+            from skillopt.tracking.spans import JOB_TAGS, call_lookup
+            from skillopt.tracking.traces import MlflowTraceExporter
+
+            self._exporter = MlflowTraceExporter(
+                tracking_uri=self.settings.uri,
+                experiment_id=self.experiment_id,
+                run_id=self.run_id,
+                tags={k: v for k, v in self.tags.items() if k in JOB_TAGS},
+                lookup=call_lookup(self.out_dir / "llm_calls"),
             )
-        return list(self._listeners)
+        return self._exporter
 
+    # -------------------------------------------------------------------- the end
     def finish(self, *, error: BaseException | None) -> None:
-        """Log metrics, tables, inputs and artifacts, then end the run FINISHED (or FAILED with
-        the error). The metrics come from the job's result, if its observer received one."""
-        from mlflow.entities import Metric, RunTag
-
+        """Log the final metrics, tables and the last files, then end the run FINISHED (or
+        FAILED with the error). The metrics come from the job's result, if its observer
+        received one."""
         global _active
         if self._done:
             return
-        client, run_id = self.client, self.run_id
-        # Artifacts upload on a few threads (one request per file on a server) while this thread
-        # waits for the last traces and logs metrics, the table and the dataset.
-        with (
-            tempfile.TemporaryDirectory(prefix="skillopt-artifacts-") as staging,
-            ThreadPoolExecutor(max_workers=4, thread_name_prefix="skillopt-artifacts") as pool,
-        ):
-            summary = self.result
-            pairs = self._staged(Path(staging))
-            uploads = [
-                pool.submit(client.log_artifacts, run_id, str(local), path) for local, path in pairs
+        from mlflow.entities import Metric, RunTag
+
+        client, run_id, result = self.client, self.run_id, self.result
+        tags: dict[str, str] = {}
+        metrics: list[Metric] = []
+        if result is not None:
+            step, stamp = self.kind.final_step(result), now_ms()
+            metrics = [
+                Metric(k, float(v), stamp, step) for k, v in self.kind.metrics(result).items()
             ]
-            for listener in self._listeners:
-                listener.close()
-            if summary is not None:
-                step = self.kind.final_step(summary)
-                metrics = [
-                    Metric(k, float(v), _now_ms(), step)
-                    for k, v in self.kind.metrics(summary).items()
-                ]
-                client.log_batch(
-                    run_id,
-                    metrics=metrics,
-                    tags=[RunTag(Tag.NOTE, self.kind.note(summary, self.config))],
-                )
-                for artifact_file, table in self.kind.tables(summary).items():
-                    self._log_table(artifact_file, table)
-                self._log_dataset()
-            if error is not None:
-                client.set_tag(
-                    run_id, Tag.ERROR, f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
-                )
-            for upload in uploads:
-                upload.result()
+            tags[Tag.NOTE] = self.kind.note(result, self.config)
+            tags.update(write_tables(self.kind, result, self.out_dir))
+        if error is not None:
+            tags[Tag.ERROR] = f"{type(error).__name__}: {error}"[:TAG_MAX_CHARS]
+        self.worker.submit(
+            "final metrics",
+            client.log_batch,
+            run_id,
+            metrics,
+            [],
+            [RunTag(k, v) for k, v in tags.items()],
+        )
+        self.worker.submit("artifacts", self.mirror.sync)
+        if self._exporter is not None:
+            self._exporter.close()
+        self.worker.drain()
         client.set_terminated(run_id, "FINISHED" if error is None else "FAILED")
+        self.worker.stop()
         self._done = True
         if _active is self:
             _active = None
@@ -218,87 +262,11 @@ class RunTracker:
         if self._done:
             return
         self._done = True
+        self.worker.drain(timeout_s=10)
         self.client.set_tag(self.run_id, Tag.ERROR, "interrupted before the job finished")
         self.client.set_terminated(self.run_id, "KILLED")
         if _active is self:
             _active = None
-
-    def _log_table(self, artifact_file: str, table: dict[str, list[Any]]) -> None:
-        existing = set()
-        if self.resumed:  # only a continued run can already hold the table
-            folder = artifact_file.rsplit("/", 1)[0] if "/" in artifact_file else None
-            existing = {a.path for a in self.client.list_artifacts(self.run_id, folder)}
-        if artifact_file in existing:
-            # log_table appends to an existing table; a resumed run replaces it instead.
-            self.client.log_dict(
-                self.run_id,
-                {
-                    "columns": list(table),
-                    "data": [list(r) for r in zip(*table.values(), strict=True)],
-                },
-                artifact_file,
-            )
-        else:
-            self.client.log_table(self.run_id, data=table, artifact_file=artifact_file)
-
-    def _log_dataset(self) -> None:
-        from mlflow.data.dataset_source_registry import get_registered_sources
-        from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.entities import DatasetInput, InputTag
-
-        found = self.kind.dataset(self.config)
-        if found is None:
-            return
-        path, name, digest, context = found
-        source_cls = next(
-            s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource"
-        )
-        dataset = MetaDataset(source=source_cls(str(path)), name=name, digest=digest)
-        tag = InputTag(key="mlflow.data.context", value=context)
-        self.client.log_inputs(
-            self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[tag])]
-        )
-
-    def _staged(self, staging: Path) -> list[tuple[Path, str | None]]:
-        """(local folder, artifact path) pairs to upload: the output folders as they are, plus
-        the skill, redacted Hydra configs, long params and logs copied into a staging folder."""
-        out = self.out_dir
-        pairs = [
-            (out / folder, folder) for folder in self.kind.output_folders if (out / folder).is_dir()
-        ]
-        root = staging / "root"
-        root.mkdir()
-        for name in self.kind.root_files:
-            if (out / name).is_file():
-                shutil.copyfile(out / name, root / name)
-        skill_path = self.kind.skill_path(self.config)
-        if skill_path is not None and skill_path.is_file():
-            (staging / Artifact.SKILL).mkdir()
-            shutil.copyfile(skill_path, staging / Artifact.SKILL / "skill.md")
-            pairs.append((staging / Artifact.SKILL, Artifact.SKILL))
-        if (out / ".hydra").is_dir():
-            (staging / Artifact.HYDRA).mkdir()
-            for path in sorted((out / ".hydra").glob("*.yaml")):
-                saved = yaml.safe_load(path.read_text(encoding="utf-8"))
-                (staging / Artifact.HYDRA / path.name).write_text(redacted_yaml(saved))
-            pairs.append((staging / Artifact.HYDRA, Artifact.HYDRA))
-        if (out / LONG_PARAMS_DIR).is_dir():
-            pairs.append((out / LONG_PARAMS_DIR, Artifact.PARAMS))
-        logs = sorted(out.glob("*.log"))
-        if logs:
-            (staging / Artifact.LOGS).mkdir()
-            for path in logs:
-                shutil.copyfile(path, staging / Artifact.LOGS / path.name)
-            pairs.append((staging / Artifact.LOGS, Artifact.LOGS))
-        if any(root.iterdir()):
-            pairs.append((root, None))
-        return pairs
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
 
 
 def _resumable(

@@ -1,108 +1,120 @@
-"""Every LLM call as an MLflow trace linked to the job's run, with its token usage."""
+"""A job's traces into MLflow: a span sink that exports on a background thread as the job runs.
+
+Spans reach MLflow in batches (`log_spans`, one store call for many spans) while the job's calls
+are still waiting on the network, and each trace's info (`start_trace`) once its root has ended,
+so tracking costs a store call per batch and per trace, not one per span. MLflow's own trace
+buffer, which drops a trace left open longer than `MLFLOW_TRACE_BUFFER_TTL_SECONDS`, is not
+involved: a span is exported when it ends, however long its trace stays open (a multi-hour
+training step included).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
+import time
+from collections.abc import Mapping
 
-from skillopt.llm.client import CallEvent
+from skillopt.llm.tracing import SpanRecord, TraceRecord
+from skillopt.tracking.spans import CallLookup, to_mlflow_span, to_mlflow_trace_info
 
 log = logging.getLogger("skillopt.tracking")
 
+BATCH = 64  # spans per log_spans call at most
+IDLE_S = 0.2  # a partial batch goes out once no span has arrived for this long
 
-class MlflowTraceListener:
-    """A CallListener that records one trace (a single CHAT_MODEL span) per call.
 
-    Calls end on many worker threads; their traces are written by `exporters` background threads
-    while the remaining calls are still waiting on the network. One is right for a local SQLite
-    store (writing a trace is CPU work in this process; several writers only contend); a server
-    does that work in its own process, so a few exporters overlap the round trips.
-    Traces are linked to the run through the `mlflow.sourceRun` trace metadata, not a thread's
-    active run. A failed call is recorded too, as a span with status ERROR.
+class MlflowTraceExporter:
+    """A `SpanSink` that uploads spans and traces to the run's experiment, linked to the run.
+
+    `failures` counts the spans and traces that could not be uploaded (each is logged); the
+    job goes on regardless, and its span journal keeps everything for `skillopt-sync`.
     """
 
-    def __init__(self, *, run_id: str, experiment_id: str, exporters: int = 1) -> None:
-        # Our exporter threads already keep trace writing off the calls' path; MLflow's own async
-        # queue on top of it would only defer the work to the end of the job.
-        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
-        import mlflow
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment_id: str,
+        run_id: str,
+        tags: Mapping[str, str],
+        lookup: CallLookup | None = None,
+    ) -> None:
+        from mlflow.tracing.client import TracingClient
 
-        self._mlflow = mlflow
-        self.run_id = run_id
+        self._client = TracingClient(tracking_uri)
         self.experiment_id = experiment_id
-        self._queue: queue.SimpleQueue[CallEvent | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(
-                target=self._export_loop, name=f"skillopt-trace-export-{i}", daemon=True
-            )
-            for i in range(max(1, exporters))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self.run_id = run_id
+        self.tags = dict(tags)
+        self.lookup = lookup
+        self.failures = 0
+        self.exported_spans = 0
+        self.exported_traces = 0
+        self._queue: queue.SimpleQueue[SpanRecord | TraceRecord | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="skillopt-traces", daemon=True)
+        self._thread.start()
 
-    def on_call(self, event: CallEvent) -> None:
-        self._queue.put(event)
+    def on_span(self, record: SpanRecord) -> None:
+        self._queue.put(record)
 
-    def close(self) -> None:
-        """Write every trace handed over so far, then stop the exporter threads."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
+    def on_trace(self, record: TraceRecord) -> None:
+        self._queue.put(record)
 
-    def _export_loop(self) -> None:
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Upload what was handed over, then stop; False if that took longer than `timeout_s`
+        (the rest is in the span journal)."""
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        pending: list[SpanRecord] = []
         while True:
-            event = self._queue.get()
-            if event is None:
-                return
             try:
-                self._export(event)
-            except Exception:  # noqa: BLE001 - the exporter must outlive one bad trace; it is logged
-                log.exception("could not record a trace for call %s", event.key)
+                item = self._queue.get(timeout=IDLE_S if pending else None)
+            except queue.Empty:
+                self._flush(pending)
+                continue
+            if item is None:
+                self._flush(pending)
+                return
+            if isinstance(item, SpanRecord):
+                pending.append(item)
+                if len(pending) >= BATCH:
+                    self._flush(pending)
+                continue
+            self._flush(pending)
+            self._finish_trace(item)
 
-    def _export(self, event: CallEvent) -> None:
-        from mlflow.entities import SpanType
+    def _flush(self, pending: list[SpanRecord]) -> None:
+        if not pending:
+            return
+        batch = list(pending)
+        pending.clear()
         from mlflow.exceptions import MlflowException
-        from mlflow.tracing.constant import SpanAttributeKey, TraceMetadataKey
 
-        request = event.request
+        started = time.perf_counter()
         try:
-            span = self._mlflow.start_span_no_context(
-                name=f"{event.stage}:{event.label}" if event.label else event.stage,
-                span_type=SpanType.CHAT_MODEL,
-                inputs={"model": request.model, "messages": [dict(m) for m in request.messages]},
-                attributes={
-                    "skillopt.call_key": event.key,
-                    "skillopt.backend": event.backend,
-                    "skillopt.stage": event.stage,
-                    "skillopt.max_tokens": request.max_tokens,
-                },
-                metadata={TraceMetadataKey.SOURCE_RUN: self.run_id},
-                experiment_id=self.experiment_id,
-                start_time_ns=event.started_ns,
-            )
-            if event.response is not None:
-                response = event.response
-                span.end(
-                    outputs={"text": response.text},
-                    attributes={
-                        SpanAttributeKey.CHAT_USAGE: {
-                            "input_tokens": response.prompt_tokens,
-                            "output_tokens": response.completion_tokens,
-                            "total_tokens": response.prompt_tokens + response.completion_tokens,
-                        },
-                        "skillopt.retries": response.retries,
-                        "skillopt.latency_s": response.latency_s,
-                    },
-                    end_time_ns=event.ended_ns,
-                )
-            else:
-                span.end(
-                    attributes={"skillopt.error": str(event.error)},
-                    status="ERROR",
-                    end_time_ns=event.ended_ns,
-                )
-        except MlflowException as exc:
-            log.warning("could not record a trace for call %s: %s", event.key, exc)
+            spans = [to_mlflow_span(record, self.lookup) for record in batch]
+            self._client.log_spans(self.experiment_id, spans)
+        except (MlflowException, OSError, ValueError) as exc:
+            self.failures += len(batch)
+            log.warning("tracking: %d spans were not uploaded: %s", len(batch), exc)
+            return
+        self.exported_spans += len(batch)
+        log.debug("tracking: %d spans in %.3fs", len(batch), time.perf_counter() - started)
+
+    def _finish_trace(self, record: TraceRecord) -> None:
+        from mlflow.exceptions import MlflowException
+
+        info = to_mlflow_trace_info(
+            record, experiment_id=self.experiment_id, run_id=self.run_id, tags=self.tags
+        )
+        try:
+            self._client.start_trace(info)
+        except (MlflowException, OSError, ValueError) as exc:
+            self.failures += 1
+            log.warning("tracking: trace %s was not uploaded: %s", record.name, exc)
+            return
+        self.exported_traces += 1

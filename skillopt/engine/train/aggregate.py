@@ -19,6 +19,7 @@ from skillopt.base.errors import ReplyError
 from skillopt.base.modes import ModeSpec, UpdateMode, validate_items
 from skillopt.engine.ask import Answer, Asker
 from skillopt.engine.prompts import format_meta_skill
+from skillopt.llm import tracing
 
 STAGE = "merge"
 Group = Literal["failure", "success", "final"]
@@ -199,7 +200,9 @@ class _Merger:
                 level += 1
                 groups = [current[i : i + size] for i in range(0, len(current), size)]
                 futures = [
-                    pool.submit(self.merge_group, group, level, i, g) if len(g) > 1 else None
+                    tracing.submit(pool, self.merge_group, group, level, i, g)
+                    if len(g) > 1
+                    else None
                     for i, g in enumerate(groups)
                 ]
                 merged: list[Patch] = []

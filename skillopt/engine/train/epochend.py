@@ -27,6 +27,7 @@ from skillopt.engine.train.records import EpochRecord
 from skillopt.engine.train.settings import GateSettings, TrainSettings
 from skillopt.engine.train.state import TrainState
 from skillopt.engine.train.step import StepRunner
+from skillopt.llm.tracing import span
 
 log = logging.getLogger("skillopt.train")
 
@@ -61,9 +62,10 @@ class EpochEnd:
         prev_skill = state.prev_epoch_skill or state.initial_skill
         rows = {}
         for side, skill in (("prev", prev_skill), ("curr", state.current_skill)):
-            rows[side] = env.rollout(
-                tasks, skill=skill, out_dir=folder / f"rollout_{side}", target=target
-            )
+            with span(f"rollout_{side}", attributes={"skillopt.tasks": len(tasks)}):
+                rows[side] = env.rollout(
+                    tasks, skill=skill, out_dir=folder / f"rollout_{side}", target=target
+                )
         fmt = self.runner.reflect.formatting
         pairs = build_pairs(
             rows["prev"],
@@ -86,16 +88,17 @@ class EpochEnd:
             "categories": _categories(kept),
         }
         if self.settings.use_meta_skill:
-            meta = propose_meta_skill(
-                prev_skill=prev_skill,
-                curr_skill=curr_skill,
-                previous_meta=state.meta_skill,
-                comparison=comparison,
-                n_tasks=len(kept),
-                asker=asker,
-                max_tokens=max_tokens,
-                epoch=epoch,
-            )
+            with span("meta_skill"):
+                meta = propose_meta_skill(
+                    prev_skill=prev_skill,
+                    curr_skill=curr_skill,
+                    previous_meta=state.meta_skill,
+                    comparison=comparison,
+                    n_tasks=len(kept),
+                    asker=asker,
+                    max_tokens=max_tokens,
+                    epoch=epoch,
+                )
             write_json(folder / "meta_skill_result.json", meta.to_json())
             if meta.content is not None:
                 state.meta_skill = meta.content
@@ -106,25 +109,27 @@ class EpochEnd:
         if not self.settings.use_slow_update:
             return EpochRecord(action="meta_only", **review)
 
-        proposal = propose_slow_update(
-            prev_skill=prev_skill,
-            curr_skill=curr_skill,
-            previous_guidance=slow_update_guidance(curr_skill),
-            comparison=comparison,
-            n_tasks=len(kept),
-            asker=asker,
-            max_tokens=max_tokens,
-            epoch=epoch,
-        )
+        with span("slow_update"):
+            proposal = propose_slow_update(
+                prev_skill=prev_skill,
+                curr_skill=curr_skill,
+                previous_guidance=slow_update_guidance(curr_skill),
+                comparison=comparison,
+                n_tasks=len(kept),
+                asker=asker,
+                max_tokens=max_tokens,
+                epoch=epoch,
+            )
         write_json(folder / "slow_result.json", proposal.to_json())
         if proposal.content is None:
             log.warning("epoch %d: no slow update: %s", epoch, proposal.error)
             return EpochRecord(action="no_content", error=proposal.error, **review)
         candidate = with_slow_update_block(curr_skill, proposal.content)
         write_text(folder / "candidate_skill.md", candidate)
-        score, cached = self.evaluator.selection_score(
-            state.selection_cache, candidate, folder / "selection_eval"
-        )
+        with span("gate"):
+            score, cached = self.evaluator.selection_score(
+                state.selection_cache, candidate, folder / "selection_eval"
+            )
         value = self.gate.value(score)
         use_gate = self.gate.enabled and self.settings.slow_update_gate
         decision = decide(value, state.gate, step=state.last_completed_step, use_gate=use_gate)

@@ -47,10 +47,12 @@ from skillopt.engine.train.state import TrainState
 from skillopt.engine.train.step import StepInputs, StepRunner
 from skillopt.engine.train.stepbuffer import build_entry, render_step_buffer
 from skillopt.llm.ledger import StageUsage, Usage, usage_delta
+from skillopt.llm.tracing import SpanSink, open_trace, span
 
 log = logging.getLogger("skillopt.train")
 
 STATE_FILE = "state.json"
+TRACE_TAG = "skillopt.trace"  # what a trace of a training run covers: baseline, step, ...
 
 
 class StopRequested(SkillOptError):
@@ -69,7 +71,11 @@ def plan_epoch(
 
 @dataclass(kw_only=True)
 class Trainer:
-    """Runs (or resumes) one training job into `out_dir`."""
+    """Runs (or resumes) one training job into `out_dir`.
+
+    With a span sink (`traces`), the baseline, every step, every epoch's end and the final
+    evaluation are traces of their own, whose spans are the stages and their LLM calls.
+    """
 
     runner: StepRunner
     splits: Splits
@@ -79,6 +85,7 @@ class Trainer:
     gate: GateSettings
     fingerprint: dict[str, Any]
     observer: TrainObserver = field(default_factory=NullTrainObserver)
+    traces: SpanSink | None = None
     stop_after_step: int | None = None
 
     def __post_init__(self) -> None:
@@ -164,7 +171,8 @@ class Trainer:
             )
         )
         if state.current_score is None:
-            self._baseline(state)
+            with open_trace(self.traces, "baseline", tags={TRACE_TAG: "baseline"}):
+                self._baseline(state)
         for epoch in range(1, self.settings.epochs + 1):
             if state.buffer_epoch != epoch:
                 state.step_buffer, state.buffer_epoch = [], epoch
@@ -178,12 +186,18 @@ class Trainer:
                 step = (epoch - 1) * self.steps_per_epoch + index + 1
                 if step <= state.last_completed_step:
                     continue
-                self._step(state, epoch=epoch, index=index, step=step, batch=batch)
+                tags = {TRACE_TAG: "step", "skillopt.step": str(step), "skillopt.epoch": str(epoch)}
+                inputs = {"step": step, "epoch": epoch, "batch_ids": [t.id for t in batch]}
+                with open_trace(self.traces, f"step_{step:04d}", inputs=inputs, tags=tags):
+                    self._step(state, epoch=epoch, index=index, step=step, batch=batch)
                 if self.stop_after_step is not None and step == self.stop_after_step:
                     raise StopRequested(f"stopped after step {step} as train.stop_after_step asked")
             if epoch not in state.epochs_done:
-                self._epoch_end(state, epoch)
-        outcome = self._finish(state, wall_s=time.perf_counter() - started)
+                tags = {TRACE_TAG: "epoch_end", "skillopt.epoch": str(epoch)}
+                with open_trace(self.traces, f"epoch_{epoch:02d}", tags=tags):
+                    self._epoch_end(state, epoch)
+        with open_trace(self.traces, "finish", tags={TRACE_TAG: "finish"}):
+            outcome = self._finish(state, wall_s=time.perf_counter() - started)
         self.observer.on_finish(outcome)
         return outcome
 
@@ -192,9 +206,10 @@ class Trainer:
         return list(self._state.history) if self._state is not None else []
 
     def _baseline(self, state: TrainState) -> None:
-        score, _ = self.evaluator.selection_score(
-            state.selection_cache, state.initial_skill, self.out_dir / "selection_eval_baseline"
-        )
+        with span("gate"):
+            score, _ = self.evaluator.selection_score(
+                state.selection_cache, state.initial_skill, self.out_dir / "selection_eval_baseline"
+            )
         value = self.gate.value(score)
         state.baseline = score
         state.current_score = state.best_score = value
@@ -225,11 +240,14 @@ class Trainer:
         if proposal.skip is None:
             candidate = proposal.candidate
             assert candidate is not None
-            score, cached = self.evaluator.selection_score(
-                state.selection_cache, candidate, step_dir / "selection_eval"
-            )
-            value = self.gate.value(score)
-            decision = decide(value, state.gate, step=step, use_gate=self.gate.enabled)
+            with span("gate") as gate_span:
+                score, cached = self.evaluator.selection_score(
+                    state.selection_cache, candidate, step_dir / "selection_eval"
+                )
+                value = self.gate.value(score)
+                decision = decide(value, state.gate, step=step, use_gate=self.gate.enabled)
+                if gate_span is not None:
+                    gate_span.end(outputs={"action": decision.action, "gate_score": value})
             state.adopt(decision, candidate, origin=f"step_{step:04d}")
             gated = {
                 "action": decision.action,
@@ -325,14 +343,17 @@ class Trainer:
             state.best_origin, promoted = state.current_origin, True
         tests = None
         if self.settings.eval_test and self.test:
-            score = self.evaluator.test_score
-            tests = FinalTestScores(
-                baseline=score(
-                    state.test_cache, state.initial_skill, self.out_dir / "test_eval_baseline"
-                ),
-                best=score(state.test_cache, state.best_skill, self.out_dir / "test_eval"),
-                final=score(state.test_cache, final_skill, self.out_dir / "test_eval_final"),
-            )
+            scores = {}
+            for name, skill, folder in (
+                ("baseline", state.initial_skill, "test_eval_baseline"),
+                ("best", state.best_skill, "test_eval"),
+                ("final", final_skill, "test_eval_final"),
+            ):
+                with span(f"test_{name}"):
+                    scores[name] = self.evaluator.test_score(
+                        state.test_cache, skill, self.out_dir / folder
+                    )
+            tests = FinalTestScores(**scores)
         epochs = []
         for epoch in range(1, self.settings.epochs + 1):
             mine = [r for r in state.history if r.epoch == epoch]

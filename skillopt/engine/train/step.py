@@ -8,7 +8,6 @@ read back file by file: the train rollout, the analysts' patches, `merged_patch.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from skillopt.engine.train.rank import RankOutcome, rank_and_select
 from skillopt.engine.train.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
 from skillopt.engine.train.update import ApplyResult, apply_edits
 from skillopt.llm.client import LLMClient
+from skillopt.llm.tracing import stage
 
 log = logging.getLogger("skillopt.train")
 
@@ -125,18 +125,46 @@ class StepRunner:
         return mode_spec(self.reflect.update_mode)
 
     def propose(self, skill: str, inputs: StepInputs, step_dir: Path) -> StepProposal:
-        spec = self.spec
+        """Roll out the batch, reflect, aggregate, select and update: the step's candidate, or
+        why there is none. Each stage is a span of the current trace and a `timing` entry."""
         timing: dict[str, float] = {}
-        started = time.perf_counter()
         rollout_dir = step_dir / "rollout"
-        rows = self.env.rollout(inputs.tasks, skill=skill, out_dir=rollout_dir, target=self.target)
-        timing["rollout_s"] = time.perf_counter() - started
+        with stage("rollout", timing, tasks=len(inputs.tasks)):
+            rows = self.env.rollout(
+                inputs.tasks, skill=skill, out_dir=rollout_dir, target=self.target
+            )
         proposal = StepProposal(train_rows=rows, train_score=mean_score(rows), timing=timing)
+        with stage("reflect", timing, edit_budget=inputs.edit_budget):
+            patches = self._reflect(skill, inputs, step_dir, proposal)
+        if not patches:
+            proposal.skip = "skip_no_patches"
+            return proposal
+        spec = self.spec
+        with stage("aggregate", timing, patches=len(patches)):
+            proposal.merge = merge_patches(
+                skill=skill,
+                patches=patches,
+                spec=spec,
+                asker=self.asker,
+                settings=self.merge,
+                meta_skill=inputs.meta_skill,
+            )
+            write_json(step_dir / "merged_patch.json", proposal.merge.to_json(spec))
+        with stage("select", timing, edit_budget=inputs.edit_budget):
+            proposal.rank = self._select(skill, proposal.merge, inputs)
+            write_json(step_dir / "ranked.json", proposal.rank.to_json(spec))
+        with stage("update", timing, mode=spec.mode.value):
+            self._update(skill, proposal, inputs, step_dir)
+        return proposal
 
-        started = time.perf_counter()
+    def _reflect(
+        self, skill: str, inputs: StepInputs, step_dir: Path, proposal: StepProposal
+    ) -> list[Patch]:
+        """The analysts on the step's rollout: their patches (the failure summaries and the
+        count of failed minibatches go into `proposal`)."""
         settings = replace(self.reflect, edit_budget=inputs.edit_budget, seed=inputs.batch_seed)
         outcome = run_reflect(
-            rollout=load_rollout(rollout_dir),
+            rollout=load_rollout(step_dir / "rollout"),
             skill=skill,
             settings=settings,
             requests=self.requests,
@@ -144,9 +172,8 @@ class StepRunner:
             client=self.optimizer,
             step_context=inputs.step_context,
             meta_skill=inputs.meta_skill,
-            observer=OutputWriter(step_dir, spec=spec),
+            observer=OutputWriter(step_dir, spec=self.spec),
         )
-        timing["reflect_s"] = time.perf_counter() - started
         patches = [
             Patch(name=r.name, source_type=r.minibatch.kind, items=list(r.items))
             for r in outcome.results
@@ -163,66 +190,51 @@ class StepRunner:
             for s in (r.reply or {}).get("failure_summary") or []
             if isinstance(s, dict)
         ]
-        if not patches:
-            proposal.skip = "skip_no_patches"
-            return proposal
+        return patches
 
-        started = time.perf_counter()
-        proposal.merge = merge_patches(
+    def _select(self, skill: str, merge: MergeOutcome, inputs: StepInputs) -> RankOutcome:
+        """The merged items within the step's budget (full rewrites have no budget)."""
+        if self.spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH:
+            return RankOutcome(
+                items=merge.items, status="within_budget", budget=-1, available=len(merge.items)
+            )
+        return rank_and_select(
             skill=skill,
-            patches=patches,
-            spec=spec,
+            items=merge.items,
+            budget=inputs.edit_budget,
+            spec=self.spec,
             asker=self.asker,
-            settings=self.merge,
+            max_tokens=self.requests.max_tokens,
             meta_skill=inputs.meta_skill,
         )
-        write_json(step_dir / "merged_patch.json", proposal.merge.to_json(spec))
-        timing["aggregate_s"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        if spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH:
-            proposal.rank = RankOutcome(
-                items=proposal.merge.items,
-                status="within_budget",
-                budget=-1,
-                available=len(proposal.merge.items),
-            )
-        else:
-            proposal.rank = rank_and_select(
-                skill=skill,
-                items=proposal.merge.items,
-                budget=inputs.edit_budget,
-                spec=spec,
-                asker=self.asker,
-                max_tokens=self.requests.max_tokens,
-                meta_skill=inputs.meta_skill,
-            )
-        write_json(step_dir / "ranked.json", proposal.rank.to_json(spec))
-        timing["select_s"] = time.perf_counter() - started
-
-        started = time.perf_counter()
+    def _update(
+        self, skill: str, proposal: StepProposal, inputs: StepInputs, step_dir: Path
+    ) -> None:
+        """The candidate skill from the selected items: edits applied, or a rewrite (a skip
+        when a rewrite gives no skill)."""
+        spec = self.spec
+        assert proposal.rank is not None
         if spec.mode is UpdateMode.PATCH:
             proposal.applied = apply_edits(skill, proposal.rank.items)
             write_json(step_dir / "edit_apply_report.json", proposal.applied.to_json())
             proposal.candidate = normalize_skill(proposal.applied.skill)
+        elif spec.mode is UpdateMode.REWRITE_FROM_SUGGESTIONS:
+            proposal.rewrite = rewrite_from_suggestions(
+                skill=skill,
+                suggestions=proposal.rank.items,
+                asker=self.asker,
+                max_tokens=self.requests.full_rewrite_max_tokens,
+                step_context=inputs.step_context,
+            )
+            write_json(step_dir / "rewrite_result.json", proposal.rewrite.to_json())
         else:
-            if spec.mode is UpdateMode.REWRITE_FROM_SUGGESTIONS:
-                proposal.rewrite = rewrite_from_suggestions(
-                    skill=skill,
-                    suggestions=proposal.rank.items,
-                    asker=self.asker,
-                    max_tokens=self.requests.full_rewrite_max_tokens,
-                    step_context=inputs.step_context,
-                )
-                write_json(step_dir / "rewrite_result.json", proposal.rewrite.to_json())
-            else:
-                proposal.rewrite = pick_candidate(skill, proposal.rank.items)
-                write_json(step_dir / "full_rewrite_result.json", proposal.rewrite.to_json())
+            proposal.rewrite = pick_candidate(skill, proposal.rank.items)
+            write_json(step_dir / "full_rewrite_result.json", proposal.rewrite.to_json())
+        if proposal.rewrite is not None:
             if proposal.rewrite.new_skill is None:
                 proposal.skip = "skip_no_rewrite"
             else:
                 proposal.candidate = proposal.rewrite.new_skill
         if proposal.candidate is not None:
             write_text(step_dir / "candidate_skill.md", proposal.candidate)
-        timing["update_s"] = time.perf_counter() - started
-        return proposal
