@@ -45,6 +45,11 @@ GROUP_OPTIONS = {
         "model": {
             "offline": [],
             "openai": [f"model.api_key_env={KEY_ENV}"],
+            "azure_openai": [
+                f"model.api_key_env={KEY_ENV}",
+                "model.azure_endpoint=https://r.openai.azure.com",
+                "model.deployment=d",
+            ],
             "replay": ["model.run_id=0123abcd"],
         },
         "tracking": {"local": [], "server": ["tracking.uri=http://127.0.0.1:5000"], "off": []},
@@ -61,11 +66,21 @@ GROUP_OPTIONS = {
         "model": {
             "offline": [],
             "openai": [f"model.api_key_env={KEY_ENV}"],
+            "azure_openai": [
+                f"model.api_key_env={KEY_ENV}",
+                "model.azure_endpoint=https://r.openai.azure.com",
+                "model.deployment=d",
+            ],
             "replay": ["model.run_id=0123abcd"],
         },
         "target": {
             "offline": [],
             "openai": [f"target.api_key_env={KEY_ENV}"],
+            "azure_openai": [
+                f"target.api_key_env={KEY_ENV}",
+                "target.azure_endpoint=https://r.openai.azure.com",
+                "target.deployment=d",
+            ],
             "replay": ["target.run_id=0123abcd"],
         },
         "tracking": {"local": [], "server": ["tracking.uri=http://127.0.0.1:5000"], "off": []},
@@ -164,11 +179,15 @@ BAD = [
         [f"model.api_key_env={KEY_ENV}_UNSET"],
         f"model.api_key_env={KEY_ENV}_UNSET: names an environment variable that is not set",
     ),
-    ("reflect", ["model=claude"], "model=claude: choose one of offline, openai, replay"),
+    (
+        "reflect",
+        ["model=claude"],
+        "model=claude: choose one of azure_openai, offline, openai, replay",
+    ),
     (
         "reflect",
         ["model.backend=claude"],
-        "model.backend=claude: expected one of offline, openai, replay",
+        "model.backend=claude: expected one of azure_openai, offline, openai, replay",
     ),
     (
         "reflect",
@@ -236,6 +255,20 @@ BAD = [
     ("train", ["reflect.minibatch_size=0"], "reflect.minibatch_size=0: expected an integer >= 1"),
     ("train", ["+reflect.edit_budget=2"], "reflect.edit_budget=2: no such key"),
     ("train", ["fault.stop_after_step=0"], "fault.stop_after_step=0: expected an integer >= 1"),
+    ("train", ["train.accumulation=0"], "train.accumulation=0: expected an integer >= 1"),
+    ("train", ["train.accumulation=two"], "train.accumulation=two: expected an integer"),
+    (
+        "train",
+        ["train.schedule=self"],
+        "train.schedule=self: expected one of constant, linear, cosine, autonomous",
+    ),
+    ("train", ["reflect.skill_aware=maybe"], "reflect.skill_aware=maybe: expected true or false"),
+    ("reflect", ["reflect.skill_aware=1.5"], "reflect.skill_aware=1.5: expected true or false"),
+    (
+        "train",
+        ["train.appendix_consolidate_threshold=-1"],
+        "train.appendix_consolidate_threshold=-1: expected an integer >= 0",
+    ),
 ]
 
 
@@ -279,6 +312,52 @@ def test_a_bad_value_is_one_line_exit_1_no_run_no_call(
     assert chat_server.request_count == 0
 
 
+# Bad Azure values (the role groups are chosen here, so no openai roles are prepended).
+BAD_AZURE = [
+    (
+        "train",
+        ["model=azure_openai", "model.deployment=d"],
+        "model.azure_endpoint is required but not set",
+    ),
+    (
+        "train",
+        [
+            "model=azure_openai",
+            "model.azure_endpoint=https://r.openai.azure.com",
+            "model.deployment=d",
+            "model.auth=password",
+        ],
+        "model.auth=password: expected one of key, entra_id",
+    ),
+    (
+        "train",
+        [
+            "target=azure_openai",
+            "target.azure_endpoint=https://r.openai.azure.com",
+            "target.deployment=d",
+            "target.api_key_env=SKILLOPT_UNSET_AZURE_KEY",
+        ],
+        "target.api_key_env=SKILLOPT_UNSET_AZURE_KEY: names an environment variable that is not set",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("app", "overrides", "message"), BAD_AZURE, ids=[o[-1] for _, o, _ in BAD_AZURE]
+)
+def test_a_bad_azure_value_is_one_line_exit_1_and_no_run(
+    app, overrides, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [f"skillopt-{app}", "hydra.run.dir=out", *overrides])
+    with pytest.raises(SystemExit) as exited:
+        APPS[app].main()
+    assert exited.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "out" / "llm_calls").exists()
+
+
 def test_a_bad_value_in_any_job_of_a_sweep_stops_it_before_the_first(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["skillopt-reflect", "-m", "hydra.sweep.dir=sweep", "reflect.minibatch_size=4,8,0"]
@@ -298,4 +377,7 @@ def test_help_names_the_apps_groups_and_the_schemas(monkeypatch, capsys):
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert "skillopt-train: train a skill document" in out
-    assert "env: arithmetic, qa, qa_sim" in out and "target: offline, openai, replay" in out
+    assert (
+        "env: arithmetic, qa, qa_sim" in out
+        and "target: azure_openai, offline, openai, replay" in out
+    )

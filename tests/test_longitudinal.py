@@ -9,7 +9,11 @@ from skillopt.engine.train.longitudinal import (
     filter_pairs,
     format_comparison,
     normalize_pair_policy,
+    top_up,
 )
+from skillopt.engine.train.records import EpochRecord
+from skillopt.tracking.jobs import topup_metrics
+from tests.test_trainer import make_trainer, read_json
 
 PREV = [
     {
@@ -175,3 +179,84 @@ def test_empty_sections_say_none():
     assert text.count("(none)") == 3
     assert text.startswith("1 task run under both skills: 0 regressed")
     assert format_comparison([]).count("(none)") == 4
+
+
+# --------------------------------------------------------------- the `changed` top-up
+
+
+def _pair(task_id: str, category: str) -> Pair:
+    before, after = {"improved": (0, 1), "regressed": (1, 0), "persistent_fail": (0, 0)}.get(
+        category, (1, 1)
+    )
+    side = {"soft": 0.0, "predicted_answer": "x", "fail_reason": ""}
+    return Pair(
+        id=task_id,
+        task=task_id,
+        category=category,
+        prev={**side, "hard": float(before)},
+        curr={**side, "hard": float(after)},
+    )
+
+
+def _roller(categories: dict[str, str]):
+    calls: list[tuple[list[str], int]] = []
+
+    def roll(tasks, round_no):
+        calls.append((list(tasks), round_no))
+        return [_pair(t, categories[t]) for t in tasks]
+
+    return roll, calls
+
+
+def test_top_up_rolls_out_the_missing_count_until_the_quota_is_met():
+    categories = {"a": "stable_success", "b": "improved", "c": "regressed", "d": "improved"}
+    roll, calls = _roller(categories)
+    kept = [_pair("k", "regressed")]
+    result = top_up(kept, quota=3, pool=list("abcd"), policy="changed", roll=roll)
+    assert calls == [(["a", "b"], 1), (["c"], 2)]  # 2 missing, then 1 missing: quota met
+    assert [p.id for p in result.pairs] == ["k", "b", "c"]
+    assert (result.tasks, result.rounds, result.added) == (["a", "b", "c"], 2, 2)
+
+
+def test_top_up_stops_when_the_pool_is_exhausted():
+    roll, calls = _roller(dict.fromkeys("abc", "stable_success"))
+    result = top_up([], quota=4, pool=list("abc"), policy="change", roll=roll)
+    assert calls == [(["a", "b", "c"], 1)]
+    assert (result.pairs, result.tasks, result.added) == ([], ["a", "b", "c"], 0)
+
+
+def test_top_up_cuts_to_the_quota_and_does_nothing_when_it_is_met():
+    roll, calls = _roller(dict.fromkeys("ab", "improved"))
+    result = top_up([_pair("k", "improved")], quota=2, pool=list("ab"), policy="changed", roll=roll)
+    assert calls == [(["a"], 1)] and [p.id for p in result.pairs] == ["k", "a"]
+    full = [_pair("k", "improved"), _pair("j", "regressed")]
+    result = top_up(full, quota=2, pool=list("ab"), policy="changed", roll=roll)
+    assert result.rounds == 0 and result.pairs == full and len(calls) == 1
+
+
+def test_a_changed_policy_run_tops_up_and_records_it(tmp_path):
+    trainer = make_trainer(
+        tmp_path,
+        epochs=2,
+        pair_policy="changed",
+        slow_update_samples=4,
+        edit_budget=1,
+        min_edit_budget=1,
+        eval_test=False,
+    )
+    trainer.run()
+    folder = trainer.out_dir / "slow_update" / "epoch_02"
+    record = read_json(folder / "epoch_record.json")
+    kept = read_json(folder / "comparison_pairs.json")
+    every = read_json(folder / "comparison_pairs_all.json")
+    assert record["topup_tasks"] > 0 and record["pairs"] == len(kept) <= 4
+    assert all(p["category"] in ("improved", "regressed") for p in kept)
+    assert len(every) == 4 + record["topup_tasks"]
+    assert (folder / "rollout_prev" / "topup_01" / "results.jsonl").is_file()
+    assert (folder / "rollout_curr" / "topup_01" / "results.jsonl").is_file()
+    assert record["topup_pairs"] == sum(p["id"] not in [e["id"] for e in every[:4]] for p in kept)
+    metrics = topup_metrics(EpochRecord(**{k: v for k, v in record.items() if k != "selection"}))
+    assert metrics == {
+        "slow_update.topup_tasks": record["topup_tasks"],
+        "slow_update.topup_pairs": record["topup_pairs"],
+    }

@@ -28,6 +28,8 @@ OTHER_REPLY_KEYS: dict[str, set[str]] = {
     "rewrite_skill": {"reasoning", "change_summary", "new_skill"},
     "slow_update": {"reasoning", "slow_update_content"},
     "meta_skill": {"reasoning", "meta_skill_content"},
+    "lr_autonomous": {"reasoning", "learning_rate", "confidence", "risk_notes"},
+    "appendix_consolidate": {"reasoning", "notes"},
 }
 REPLY_KEYS: dict[str, set[str]] = {
     **{name: {"reasoning", spec.key} for name, spec in MERGE_TEMPLATES.items()},

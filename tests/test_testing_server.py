@@ -4,6 +4,9 @@ client uses it: `/openai/deployments/<deployment>/chat/completions?api-version=.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -64,4 +67,31 @@ def test_another_azure_operation_is_not_a_chat_route(server):
         azure_client(server).embeddings.create(model=DEPLOYMENT, input="hello")
     (sent,) = server.requests
     assert sent.path == f"/openai/deployments/{DEPLOYMENT}/embeddings"
+    assert sent.deployment == DEPLOYMENT
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "message"),
+    [
+        ("", {"api-key": KEY}, 400, "api-version"),
+        (f"?api-version={API_VERSION}", {}, 401, "missing subscription key"),
+    ],
+    ids=["no-api-version", "no-credentials"],
+)
+def test_an_azure_request_without_version_or_credentials_is_refused(
+    server, query, headers, status, message
+):
+    url = f"{server.root_url}/openai/deployments/{DEPLOYMENT}/chat/completions{query}"
+    body = {"model": DEPLOYMENT, "messages": [{"role": "user", "content": "hi"}]}
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5.0)
+    assert info.value.code == status
+    assert message in json.loads(info.value.read())["error"]["message"]
+    (sent,) = server.requests  # recorded, then refused
     assert sent.deployment == DEPLOYMENT

@@ -330,7 +330,7 @@ def test_help_explains_the_job_and_lists_the_groups(tmp_path):
     assert proc.returncode == 0
     assert proc.stdout.startswith("skillopt-train: train a skill document")
     assert "env: arithmetic, qa, qa_sim" in proc.stdout
-    assert "target: offline, openai, replay" in proc.stdout
+    assert "target: azure_openai, offline, openai, replay" in proc.stdout
     assert "experiment=optuna_budget" in proc.stdout
 
 

@@ -44,7 +44,7 @@ from skillopt.envs.qa import QAEnvironment
 from skillopt.llm.cache import CallCache
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Ledger
-from skillopt.llm.types import ChatRequest, ChatResponse
+from skillopt.llm.types import ChatBackend, ChatRequest, ChatResponse
 from skillopt.sim.optimizer import OfflineOptimizer
 from skillopt.sim.target import OfflineTarget
 from tests.scripted import make_asker
@@ -104,27 +104,33 @@ def make_trainer(
     fingerprint: dict[str, Any] | None = None,
     observer: NullTrainObserver | None = None,
     stop_after_step: int | None = None,
+    target: ChatBackend | None = None,
+    reflect: dict[str, Any] | None = None,
     **train: Any,
 ) -> Trainer:
-    """A trainer wired like `skillopt.cli.train.train_job`, with 3 steps of 8 tasks per epoch."""
+    """A trainer wired like `skillopt.cli.train.train_job`, with 3 steps of 8 tasks per epoch
+    (`target`: the target backend, default the simulated one; `reflect`: more analyst
+    settings)."""
     env = QAEnvironment(data_path=SIM_DATA, name="qa-sim")
     opt = LLMClient(
         backend=optimizer or Optimizer(),
         ledger=Ledger(),
         cache=CallCache(out / "llm_calls" / "optimizer"),
     )
-    target = LLMClient(
-        backend=OfflineTarget(), ledger=Ledger(), cache=CallCache(out / "llm_calls" / "target")
+    target_client = LLMClient(
+        backend=target or OfflineTarget(),
+        ledger=Ledger(),
+        cache=CallCache(out / "llm_calls" / "target"),
     )
     prompts = PromptLibrary(builtin_dir=prompts_dir())
     requests = RequestSettings(name="offline-stand-in")
     runner = StepRunner(
         env=env,
-        target=TargetModel(client=target, name="offline-target"),
+        target=TargetModel(client=target_client, name="offline-target"),
         optimizer=opt,
         asker=Asker(client=opt, prompts=prompts, model=requests.name),
         prompts=prompts,
-        reflect=ReflectSettings(minibatch_size=4, update_mode=mode),
+        reflect=ReflectSettings(minibatch_size=4, update_mode=mode, **(reflect or {})),
         requests=requests,
         merge=MergeSettings(merge_batch_size=4),
     )

@@ -121,8 +121,9 @@ def _close_gap(left: str, right: str) -> str:
     return left_body + keep_left + "\n" * min(2, newlines) + keep_right + right_body
 
 
-def _remove_slow_update_blocks(skill: str) -> str:
-    blocks, orphans = _pair_markers(skill, SLOW_UPDATE_START, SLOW_UPDATE_END)
+def _remove_blocks(skill: str, start: str, end: str) -> str:
+    """`skill` without its `start`..`end` blocks and stray markers of that pair."""
+    blocks, orphans = _pair_markers(skill, start, end)
     spans = sorted(blocks + orphans)
     if not spans:
         return skill
@@ -147,7 +148,7 @@ def with_slow_update_block(skill: str, content: str) -> str:
         if body
         else f"{SLOW_UPDATE_START}\n{SLOW_UPDATE_END}\n"
     )
-    base = _remove_slow_update_blocks(skill).rstrip()
+    base = _remove_blocks(skill, SLOW_UPDATE_START, SLOW_UPDATE_END).rstrip()
     return (base + "\n\n" if base else "") + block
 
 
@@ -202,3 +203,66 @@ def keep_protected(old: str, new: str) -> tuple[str, int]:
             text = _join(text, piece)
         new = text
     return normalize_skill(new), restored
+
+
+# --------------------------------------------------------------- execution-notes appendix
+
+APPENDIX_HEADING = "## Execution Notes Appendix"
+
+
+def note_key(note: str) -> str:
+    """What two notes must share to count as the same: case, runs of whitespace, a leading
+    bullet and trailing punctuation ignored."""
+    text = " ".join(note.split()).lower()
+    text = text.removeprefix("- ").removeprefix("* ")
+    return text.rstrip(" .;:,!?")
+
+
+def _clean_note(note: str) -> str:
+    """One note as stored: a single line, no bullet, no block markers."""
+    text = " ".join(clean_content(note).split())
+    return text.removeprefix("- ").removeprefix("* ").strip()
+
+
+def appendix_notes(skill: str) -> list[str]:
+    """The notes of the first appendix block (its `- ` bullets, without the bullet), in order."""
+    blocks, _ = _pair_markers(skill, APPENDIX_START, APPENDIX_END)
+    if not blocks:
+        return []
+    start, end = blocks[0]
+    body = skill[start + len(APPENDIX_START) : end - len(APPENDIX_END)]
+    return [line[2:].strip() for line in body.splitlines() if line.startswith("- ")]
+
+
+def merge_notes(existing: Sequence[str], new: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(`existing` followed by the notes of `new` not already there, the notes added): duplicates
+    are found with `note_key`, the first wording is kept, order is kept, empty notes dropped."""
+    merged: list[str] = []
+    seen: set[str] = set()
+    added: list[str] = []
+    for index, note in enumerate([*existing, *new]):
+        text = _clean_note(note)
+        key = note_key(text)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        merged.append(text)
+        if index >= len(existing):
+            added.append(text)
+    return merged, added
+
+
+def with_appendix(skill: str, notes: Sequence[str]) -> str:
+    """`skill` with its execution-notes appendix set to `notes`, as the document's last block.
+
+    Every appendix block and stray appendix marker is taken out (the blank lines where they were
+    tidied), then `<START>`, the heading, one `- ` bullet per note and `<END>` are appended after
+    the trimmed document. With no notes the block is removed altogether.
+    """
+    base = _remove_blocks(skill, APPENDIX_START, APPENDIX_END).rstrip()
+    cleaned = [text for text in (_clean_note(n) for n in notes) if text]
+    if not cleaned:
+        return normalize_skill(base)
+    bullets = "\n".join(f"- {text}" for text in cleaned)
+    block = f"{APPENDIX_START}\n{APPENDIX_HEADING}\n{bullets}\n{APPENDIX_END}\n"
+    return (base + "\n\n" if base else "") + block

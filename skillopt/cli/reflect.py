@@ -80,6 +80,8 @@ def reflect_job(config: ReflectConfig, out_dir: Path) -> ReflectSummary:
         settings.edit_budget,
         settings.seed,
     )
+    if settings.skill_aware_ignored:
+        log.warning("reflect.skill_aware=true is ignored in update mode %s", settings.update_mode)
     if rollout.missing_conversation:
         log.warning(
             "%d trajectories have no conversation and are skipped: %s",

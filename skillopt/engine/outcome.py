@@ -68,6 +68,8 @@ class MinibatchResult:
 
     `status`: ok (a valid reply), failed (`failure_reason` + `error` say why), empty (no
     trajectory had a conversation, so no call), dry_run (request built, not sent).
+    `appendix_notes`: the execution lapses a skill-aware failure analyst wrote down (None when
+    the minibatch was not asked for them).
     """
 
     prepared: PreparedMinibatch
@@ -80,6 +82,7 @@ class MinibatchResult:
     error: str | None = None
     calls: list[CallInfo] = field(default_factory=list)
     repaired: bool = False
+    appendix_notes: list[str] | None = None
 
     # The request side, read through from the prepared minibatch.
     @property
@@ -140,6 +143,8 @@ class MinibatchResult:
             "dropped": [{"index": d.index, "reason": d.reason} for d in self.dropped],
             "truncated_by_budget": self.truncated,
         }
+        if self.appendix_notes is not None:
+            reply["appendix_notes"] = list(self.appendix_notes)
         return reply
 
 

@@ -33,6 +33,7 @@ from skillopt.engine.outcome import (
 )
 from skillopt.engine.prompts import PromptLibrary, build_user_message, template_name
 from skillopt.engine.settings import ReflectSettings, RequestSettings
+from skillopt.engine.skillaware import ADDENDUM, take_notes
 from skillopt.llm import tracing
 from skillopt.llm.client import LLMClient
 from skillopt.llm.ledger import Price, Usage
@@ -108,9 +109,13 @@ class _Analyst:
                     retries=response.retries,
                 )
             )
+            aware = self.settings.skill_aware_active and job.minibatch.kind == "failure"
             try:
                 extracted = extract_json(response.text)
-                checked = check_reply(extracted.value, self.spec)
+                value, notes = extracted.value, None
+                if aware:
+                    value, notes = take_notes(value, self.spec)
+                checked = check_reply(value, self.spec)
             except ReplyError as exc:
                 error = str(exc)
                 request = followup_request(request, response.text, error)
@@ -134,6 +139,7 @@ class _Analyst:
                 reply=checked.reply,
                 calls=calls,
                 repaired=extracted.repaired,
+                appendix_notes=notes,
             )
         return MinibatchResult(
             prepared=job,
@@ -159,6 +165,10 @@ def _prepare(
     shown = [rollout.trajectories[i] for i in minibatch.ids if i in rollout.trajectories]
     skipped = tuple(i for i in minibatch.ids if i not in rollout.trajectories)
     template = prompts.get(template_name(spec, minibatch.kind))
+    template_label, system = template.name, template.text
+    if settings.skill_aware_active and minibatch.kind == "failure":
+        template_label = f"{template.name}+{ADDENDUM}"
+        system = f"{template.text.rstrip()}\n\n{prompts.get(ADDENDUM).text}"
     block = format_block(shown, settings.formatting)
     user = build_user_message(
         skill=skill,
@@ -184,7 +194,7 @@ def _prepare(
         request = ChatRequest(
             model=requests.name,
             messages=(
-                {"role": "system", "content": template.text},
+                {"role": "system", "content": system},
                 {"role": "user", "content": user},
             ),
             max_tokens=requests.full_rewrite_max_tokens if full else requests.max_tokens,
@@ -196,8 +206,8 @@ def _prepare(
         minibatch=minibatch,
         shown_ids=tuple(t.id for t in shown),
         skipped_ids=skipped,
-        template=template.name,
-        system=template.text,
+        template=template_label,
+        system=system,
         user=user,
         trajectories_text=block,
         request=request,

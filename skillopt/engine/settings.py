@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from skillopt.base.checks import check_bool, check_int, check_number, check_text
-from skillopt.base.modes import normalize_update_mode
+from skillopt.base.modes import UpdateMode, normalize_update_mode
 from skillopt.engine.formatting import ClipLimits, FormatSettings
 
 
@@ -26,6 +26,9 @@ class ReflectSettings:
     seed: shuffles failures with Random(seed) and successes with Random(seed + 1); None keeps order.
     workers: concurrent analyst calls, default 8.
     failure_only: skip the success analysts.
+    skill_aware: the failure analysts also sort each failure into a skill gap (fixed by an edit)
+        or an execution lapse (a short note for the skill's protected execution-notes appendix,
+        returned as `appendix_notes`); ignored, with a warning, in full_rewrite_minibatch mode.
     dry_run: build and return every request without calling anything.
     max_trajectory_chars: longer trajectories keep head and tail around a marker (0 = no limit).
     include_codex_trace: add codex_trace_summary sections (SkillOpt's process-wide env var).
@@ -38,6 +41,7 @@ class ReflectSettings:
     seed: int | None = 42
     workers: int = 8
     failure_only: bool = False
+    skill_aware: bool = False
     dry_run: bool = False
     max_trajectory_chars: int = 12000
     include_codex_trace: bool = False
@@ -52,6 +56,7 @@ class ReflectSettings:
         check_int("seed", self.seed, optional=True, note="null keeps the input order")
         check_int("workers", self.workers, minimum=1)
         check_bool("failure_only", self.failure_only)
+        check_bool("skill_aware", self.skill_aware)
         check_bool("dry_run", self.dry_run)
         formatting = FormatSettings(
             max_trajectory_chars=self.max_trajectory_chars,
@@ -59,6 +64,17 @@ class ReflectSettings:
             clip=self.clip,
         )
         object.__setattr__(self, "formatting", formatting)
+
+    @property
+    def skill_aware_active(self) -> bool:
+        """Skill-aware reflection is on and the mode can use it (a full rewrite replaces the
+        whole skill, appendix included, so it has no notes to add)."""
+        return self.skill_aware and self.update_mode != UpdateMode.FULL_REWRITE_MINIBATCH.value
+
+    @property
+    def skill_aware_ignored(self) -> bool:
+        """`skill_aware` was asked for in a mode that ignores it (the caller warns once)."""
+        return self.skill_aware and not self.skill_aware_active
 
 
 @dataclass(frozen=True, kw_only=True)

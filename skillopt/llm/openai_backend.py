@@ -36,6 +36,11 @@ class OpenAIOptions:
     max_retries: int = 3
     token_param: str = "max_completion_tokens"
 
+    @property
+    def key_env(self) -> str | None:
+        """The environment variable a job needs set before it makes calls."""
+        return self.api_key_env
+
     def __post_init__(self) -> None:
         check_text("base_url", self.base_url, optional=True)
         check_text("api_key_env", self.api_key_env)
@@ -57,40 +62,32 @@ def _short(text: Any, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-class OpenAIBackend:
-    """One shared SDK client; thread-safe, so the reflect workers call it concurrently.
+class SDKChatBackend:
+    """Chat completions through an `openai` SDK client (`OpenAI` or `AzureOpenAI`): the request
+    as the SDK sends it, and the SDK's errors as `LLMError`s that never hold the key.
 
-    `name` includes the endpoint, so call records from another server never answer for this one.
+    `endpoint` names the server in messages; `auth_hint` is added to a 401/403 message;
+    `secret` (the API key, if any) is replaced by `***` wherever an error message echoes it;
+    `options` (OpenAIOptions or AzureOpenAIOptions) give `timeout_s`, `max_retries` and
+    `token_param`.
     """
 
-    def __init__(self, **options: Any) -> None:
-        """`options` are the fields of `OpenAIOptions`, checked there."""
-        settings = OpenAIOptions(**options)
-        base_url, api_key_env = settings.base_url, settings.api_key_env
-        timeout_s, max_retries = settings.timeout_s, settings.max_retries
-        token_param = settings.token_param
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise ConfigError(
-                f"environment variable {api_key_env} is not set; export the API key there "
-                f"(or name another variable with model.api_key_env)"
-            )
+    def __init__(
+        self, client: Any, *, endpoint: str, auth_hint: str, secret: str | None, options: Any
+    ) -> None:
         import openai  # deferred: the offline path never pays for it
 
         self._openai = openai
-        self._timeout_s = timeout_s
-        self._max_retries = max_retries
-        self._token_param = token_param
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
-        )
-        self._api_key = api_key
-        # The SDK may take the URL from OPENAI_BASE_URL; report and key on the one it really uses.
-        self._base_url = str(self._client.base_url).rstrip("/")
-        self.name = f"openai:{self._base_url}"
+        self._client = client
+        self._endpoint = endpoint
+        self._auth_hint = auth_hint
+        self._secret = secret
+        self._timeout_s = options.timeout_s
+        self._max_retries = options.max_retries
+        self._token_param = options.token_param
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***")
+        return text.replace(self._secret, "***") if self._secret else text
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         kwargs: dict[str, Any] = {
@@ -105,7 +102,7 @@ class OpenAIBackend:
                 "type": "json_schema",
                 "json_schema": request.response_schema,
             }
-        openai = self._openai
+        openai, where = self._openai, self._endpoint
         started = time.perf_counter()
         try:
             raw = self._client.chat.completions.with_raw_response.create(**kwargs)
@@ -113,31 +110,27 @@ class OpenAIBackend:
             status = exc.status_code
             retryable = status in (408, 409, 429) or status >= 500
             tried = f" (up to {self._max_retries} retries)" if retryable else " (not retried)"
-            hint = (
-                "; check the API key in the environment variable named by model.api_key_env"
-                if status in (401, 403)
-                else ""
-            )
+            hint = f"; {self._auth_hint}" if status in (401, 403) else ""
             raise LLMError(
-                f"HTTP {status} from {self._base_url}{tried}: {self._redact(_short(exc.message))}{hint}",
+                f"HTTP {status} from {where}{tried}: {self._redact(_short(exc.message))}{hint}",
                 retryable=retryable,
                 status=status,
             ) from None
         except openai.APITimeoutError:
             raise LLMError(
-                f"no reply from {self._base_url} within {self._timeout_s:g}s (up to {self._max_retries} retries)",
+                f"no reply from {where} within {self._timeout_s:g}s (up to {self._max_retries} retries)",
                 retryable=True,
             ) from None
         except openai.APIConnectionError as exc:
             raise LLMError(
-                f"cannot reach {self._base_url} (up to {self._max_retries} retries): "
+                f"cannot reach {where} (up to {self._max_retries} retries): "
                 f"{self._redact(_short(exc.__cause__ or exc))}",
                 retryable=True,
             ) from None
         latency = time.perf_counter() - started
         completion = raw.parse()
         if not completion.choices:
-            raise LLMError(f"reply from {self._base_url} has no choices", retryable=True)
+            raise LLMError(f"reply from {where} has no choices", retryable=True)
         choice = completion.choices[0]
         usage = completion.usage
         return ChatResponse(
@@ -149,3 +142,44 @@ class OpenAIBackend:
             model=completion.model or request.model,
             extra={"finish_reason": choice.finish_reason},
         )
+
+
+def read_key(api_key_env: str, *, section_hint: str) -> str:
+    """The API key in environment variable `api_key_env`; ConfigError when it is unset."""
+    api_key = os.environ.get(api_key_env)
+    if not api_key:
+        raise ConfigError(
+            f"environment variable {api_key_env} is not set; export the API key there "
+            f"(or name another variable with {section_hint})"
+        )
+    return api_key
+
+
+class OpenAIBackend(SDKChatBackend):
+    """One shared SDK client; thread-safe, so the reflect workers call it concurrently.
+
+    `name` includes the endpoint, so call records from another server never answer for this one.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        """`options` are the fields of `OpenAIOptions`, checked there."""
+        settings = OpenAIOptions(**options)
+        api_key = read_key(settings.api_key_env, section_hint="model.api_key_env")
+        import openai
+
+        client = openai.OpenAI(
+            api_key=api_key,
+            base_url=settings.base_url,
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
+        )
+        # The SDK may take the URL from OPENAI_BASE_URL; report and key on the one it really uses.
+        base_url = str(client.base_url).rstrip("/")
+        super().__init__(
+            client,
+            endpoint=base_url,
+            auth_hint="check the API key in the environment variable named by model.api_key_env",
+            secret=api_key,
+            options=settings,
+        )
+        self.name = f"openai:{base_url}"

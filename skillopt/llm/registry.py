@@ -1,4 +1,5 @@
-"""Backends by name. `openai` is built in; the composition root registers the others.
+"""Backends by name. `openai` and `azure_openai` are built in; the composition root registers
+the others.
 
 The offline stand-ins live with the simulation they answer for (`skillopt.sim`), and `llm` must
 not import it, so `skillopt.cli` registers them here by name at start-up, as a plugin would.
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from skillopt.base.errors import ConfigError
+from skillopt.llm.azure_backend import AzureOpenAIOptions
 from skillopt.llm.openai_backend import OpenAIOptions
 from skillopt.llm.types import ChatBackend
 
@@ -35,8 +37,15 @@ def _openai(options: OpenAIOptions, _role: str) -> ChatBackend:
     return OpenAIBackend(**asdict(options))
 
 
+def _azure_openai(options: AzureOpenAIOptions, _role: str) -> ChatBackend:
+    from skillopt.llm.azure_backend import AzureOpenAIBackend
+
+    return AzureOpenAIBackend(**asdict(options))
+
+
 _BACKENDS: dict[str, BackendSpec] = {
     "openai": BackendSpec(factory=_openai, options=OpenAIOptions),
+    "azure_openai": BackendSpec(factory=_azure_openai, options=AzureOpenAIOptions),
 }
 
 

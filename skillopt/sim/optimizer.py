@@ -3,23 +3,30 @@
 It is not an optimizer. It reads the failure reasons and task types it is shown and turns them
 into plausible, valid payload items so the quickstart and the tests exercise every code path.
 On the bundled simulation (`skillopt.sim`) it proposes the formatting rule that explains a
-failure, so an offline training run really improves. Merge, ranking, rewrite and epoch-level
-requests get mechanical answers (concatenate and dedupe, rank by source and support, append the
-suggestions). The same request always gets the same reply.
+failure, so an offline training run really improves. Asked to be skill-aware (the system
+prompt asks for `appendix_notes`), it calls a failure no rule explains an execution lapse and
+writes a note for it instead of an edit. Merge, ranking, rewrite and epoch-level requests get
+mechanical answers (concatenate and dedupe, rank by source and support, append the
+suggestions); the autonomous learning rate is the pool's share of failed train tasks, rounded
+up; notes that share a habit are consolidated into one. The same request always gets
+the same reply.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections import Counter
 from typing import Any
 
+from skillopt.engine.skillaware import NOTES_KEY
 from skillopt.llm.types import ChatRequest, ChatResponse, estimate_tokens
 from skillopt.sim.rules import RULES, explain_failure, parse_fail_reason
 
 _REASON = re.compile(r"^Failure reason: (.+)$", re.MULTILINE)
+_TRAJECTORY = re.compile(r"^### Trajectory \d+ \(id=.+\)$", re.MULTILINE)
 _TASK_TYPE = re.compile(r"^Task type: (.+)$", re.MULTILINE)
 _IDS = re.compile(r"^### Trajectory \d+ \(id=(.+)\)$", re.MULTILINE)
 _BUDGET = re.compile(r"at most (\d+)")
@@ -33,6 +40,9 @@ _SKILL = re.compile(
 _POOL_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _POOL_BUDGET = re.compile(r"budget (\d+)\)")
 _SUPPORT = re.compile(r"support[=:]\s*(\d+)")
+_EVIDENCE_HARD = re.compile(r"^- train hard: ([\d.]+)$", re.MULTILINE)
+_EVIDENCE_ITEMS = re.compile(r"^- proposed update items: (\d+)", re.MULTILINE)
+_NOTE_LINE = re.compile(r"^- (.+)$", re.MULTILINE)
 _CATEGORY_COUNT = re.compile(
     r"(improved|regressed|persistent_fail|stable_success)\D{0,20}(\d+)", re.I
 )
@@ -53,7 +63,8 @@ class OfflineOptimizer:
     def complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
         user = request.messages[-1]["content"] if request.messages else ""
-        reply = self._reply(request.reply_format, user)
+        system = next((m["content"] for m in request.messages if m.get("role") == "system"), "")
+        reply = self._reply(request.reply_format, user, skill_aware=NOTES_KEY in system)
         text = json.dumps(reply, ensure_ascii=False, indent=2)
         return ChatResponse(
             text=text,
@@ -63,7 +74,7 @@ class OfflineOptimizer:
             model="offline-stand-in",
         )
 
-    def _reply(self, reply_format: str, user: str) -> dict:
+    def _reply(self, reply_format: str, user: str, *, skill_aware: bool = False) -> dict:
         head = reply_format.split(":", 1)[0]
         if head in _OTHER_STAGES:
             return _OTHER_STAGES[head](reply_format, user)
@@ -76,7 +87,7 @@ class OfflineOptimizer:
         skill = skill_match.group(1).strip() if skill_match else ""
 
         if kind == "failure":
-            simulated = _simulated_rules(user, skill, mode)
+            simulated = _simulated_rules(user, skill, mode, skill_aware=skill_aware)
             if simulated is not None:
                 return simulated
         if kind == "failure":
@@ -141,25 +152,47 @@ class OfflineOptimizer:
         return reply
 
 
-def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
+def _failures(user: str) -> list[tuple[str, str]]:
+    """(task type, failure reason) of every failure reason in an analyst message, the task type
+    taken from the reason's trajectory block ("" when there is none)."""
+    blocks = _TRAJECTORY.split(user)
+    found = []
+    for block in blocks[1:] if len(blocks) > 1 else blocks:
+        task_type = _TASK_TYPE.search(block)
+        kind = task_type.group(1).strip() if task_type else ""
+        found.extend((kind, reason) for reason in _REASON.findall(block))
+    return found
+
+
+def _lapse_note(task_type: str) -> str:
+    kind = f"{task_type.replace('_', '-')} " if task_type else ""
+    return f"When answering a {kind}question, re-read the Record line and copy its value exactly."
+
+
+def _simulated_rules(user: str, skill: str, mode: str, *, skill_aware: bool = False) -> dict | None:
     """Failure analysis on the simulation: the rules that explain the failures (most frequent
-    first), minus those the skill already states; None when no reason is a simulation reason."""
-    parsed = [parse_fail_reason(r) for r in _REASON.findall(user)]
-    parsed = [p for p in parsed if p is not None]
+    first), minus those the skill already states; None when no reason is a simulation reason.
+    Skill-aware, a failure no rule explains is an execution lapse: a note per task type instead
+    of the re-check edit."""
+    parsed = [(t, parse_fail_reason(r)) for t, r in _failures(user)]
+    parsed = [(t, p) for t, p in parsed if p is not None]
     if not parsed:
         return None
     counts: Counter[str] = Counter()
     unexplained = 0
-    for predicted, golds in parsed:
+    lapses: list[str] = []
+    for task_type, (predicted, golds) in parsed:
         rules = explain_failure(predicted, golds)
         if not rules:
             unexplained += 1
+            if _lapse_note(task_type) not in lapses:
+                lapses.append(_lapse_note(task_type))
         for rule in rules:
             counts[rule.name] += 1
     by_name = {rule.name: rule for rule in RULES}
     ranked = sorted(counts, key=lambda n: (-counts[n], [r.name for r in RULES].index(n)))
     texts = [(by_name[n].text, counts[n]) for n in ranked if by_name[n].marker not in skill]
-    if unexplained and RECHECK_RULE not in skill:
+    if unexplained and not skill_aware and RECHECK_RULE not in skill:
         texts.append((RECHECK_RULE, unexplained))
     summary = [
         {"failure_type": n, "count": counts[n], "description": f"answers not formatted by rule {n}"}
@@ -173,6 +206,10 @@ def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
                 "description": "the answer value itself is wrong",
             }
         )
+    if skill_aware:
+        for entry in summary:
+            lapse = entry["failure_type"] == "wrong value"
+            entry["classification"] = "execution_lapse" if lapse else "skill_gap"
     if mode == "patch":
         key, items = "edits", [{"op": "append", "content": text} for text, _n in texts]
     elif mode == "full_rewrite_minibatch":
@@ -197,11 +234,14 @@ def _simulated_rules(user: str, skill: str, mode: str) -> dict | None:
             }
             for text, n in texts
         ]
-    return {
+    reply: dict[str, Any] = {
         "batch_size": len(parsed),
         "failure_summary": summary,
         "patch": {"reasoning": f"offline stand-in: {len(parsed)} simulated failures", key: items},
     }
+    if skill_aware:
+        reply[NOTES_KEY] = lapses
+    return reply
 
 
 def _json_after(user: str, header: str) -> Any:
@@ -324,7 +364,37 @@ def _meta_skill(_reply_format: str, user: str) -> dict:
     }
 
 
+def _learning_rate(_reply_format: str, user: str) -> dict:
+    """As many items as the share of failed train tasks asks for: ceil(items * (1 - hard))."""
+    hard = _EVIDENCE_HARD.search(user)
+    items = _EVIDENCE_ITEMS.search(user)
+    available = int(items.group(1)) if items else 0
+    failed = 1.0 - float(hard.group(1)) if hard else 1.0
+    decision = math.ceil(round(available * failed, 6))
+    return {
+        "reasoning": f"offline stand-in: {failed:.0%} of the train tasks failed",
+        "learning_rate": decision,
+        "confidence": "high" if failed >= 0.5 else "medium",
+        "risk_notes": [] if decision < available else ["applies the whole pool"],
+    }
+
+
+def _consolidate(_reply_format: str, user: str) -> dict:
+    """Notes that share their habit (the text after the first ", ") become one note."""
+    groups: dict[str, list[str]] = {}
+    for note in _NOTE_LINE.findall(user):
+        _head, sep, habit = note.partition(", ")
+        groups.setdefault(habit if sep else note, []).append(note)
+    notes = [
+        group[0] if len(group) == 1 else f"For every kind of question, {habit}"
+        for habit, group in groups.items()
+    ]
+    return {"reasoning": f"offline stand-in: {len(groups)} distinct habits", "notes": notes}
+
+
 _OTHER_STAGES = {
+    "lr_autonomous": _learning_rate,
+    "appendix_consolidate": _consolidate,
     "merge": _merge,
     "ranking": _ranking,
     "rewrite_skill": _rewrite,

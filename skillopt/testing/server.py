@@ -11,7 +11,9 @@ requests takes about 0.5 s of wall time), and HTTP/1.1 keep-alive lets the SDK r
 
 Routes: `POST /v1/chat/completions` (and `/chat/completions`), the Azure OpenAI form
 `POST /openai/deployments/<deployment>/chat/completions?api-version=<v>` answered the same way
-(the deployment and query are recorded), and `GET /health`. `spawn` runs the server in a process
+(the deployment and query are recorded), and `GET /health`. Like Azure, an Azure-route request
+without an `api-version` query is refused with 400, and one with neither an `api-key` nor an
+`Authorization` header with 401 (both are recorded first). `spawn` runs the server in a process
 of its own through the command line in `skillopt.testing.openai_server`.
 """
 
@@ -118,6 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if not is_chat:
             self._send_json(404, error_body(404, f"no route POST {self.path}"))
+            return
+        if deployment is not None and not recorded.query.get("api-version"):
+            self._send_json(400, error_body(400, "Missing required query parameter: api-version"))
+            return
+        if deployment is not None and not (headers.get("api-key") or headers.get("authorization")):
+            message = "Access denied due to missing subscription key or bearer token."
+            self._send_json(401, error_body(401, message))
             return
         if parsed is None or not isinstance(parsed, dict):
             self._send_json(400, error_body(400, "request body is not a JSON object"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from skillopt.engine.summary import ReflectSummary
-from skillopt.engine.train.records import StepRecord, TrainOutcome
+from skillopt.engine.train.records import EpochRecord, StepRecord, TrainOutcome
 from skillopt.llm.ledger import Usage
 from skillopt.tracking.names import (
     JOB_REFLECT,
@@ -176,6 +176,7 @@ def step_metrics(record: StepRecord) -> dict[str, float]:
         Metric.STEP_SKIPPED: float(record.skipped),
         Metric.TRAIN_HARD: record.train.hard,
         Metric.TRAIN_SOFT: record.train.soft,
+        Metric.TRAIN_BATCHES: len(record.batches) or None,
         Metric.EDIT_BUDGET: record.edit_budget,
         Metric.ITEMS_MERGED: record.n_items_merged,
         Metric.MERGE_FALLBACKS: record.merge_fallbacks,
@@ -186,11 +187,28 @@ def step_metrics(record: StepRecord) -> dict[str, float]:
     if record.edit_apply_summary is not None:
         metrics[Metric.EDITS_APPLIED] = record.edit_apply_summary.applied
         metrics[Metric.EDITS_SKIPPED] = record.edit_apply_summary.skipped
+    if record.learning_rate is not None:
+        metrics[Metric.LR_DECISION] = record.learning_rate.learning_rate
+        metrics[Metric.LR_FALLBACK] = float(record.learning_rate.fallback)
+    if record.appendix is not None:
+        for name in ("proposed", "added", "total"):
+            metrics[Metric.APPENDIX_NOTES.format(name)] = getattr(record.appendix, name)
+        metrics[Metric.APPENDIX_CONSOLIDATED] = float(record.appendix.consolidated)
     for stage, usage in record.usage.items():
         metrics[Metric.STAGE_TOKENS.format(stage, "prompt")] = usage.prompt_tokens
         metrics[Metric.STAGE_TOKENS.format(stage, "completion")] = usage.completion_tokens
         metrics[Metric.STAGE_COST.format(stage)] = usage.cost_usd
     return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def topup_metrics(record: EpochRecord) -> dict[str, float]:
+    """The `changed` pair policy's top-up at an epoch's end (none when there was no top-up)."""
+    if record.topup_tasks is None:
+        return {}
+    return {
+        Metric.TOPUP.format("tasks"): float(record.topup_tasks),
+        Metric.TOPUP.format("pairs"): float(record.topup_pairs or 0),
+    }
 
 
 class TrainJob:
@@ -206,6 +224,7 @@ class TrainJob:
         Artifact.BEST_SKILL,
         Artifact.FINAL_SKILL,
         Artifact.SPLIT_MANIFEST,
+        Artifact.LR_HISTORY,
     )
 
     def final_step(self, result: TrainOutcome) -> int:

@@ -67,16 +67,19 @@ class Param:
     TRAIN = (
         "train.epochs",
         "train.batch_size",
+        "train.accumulation",
         "train.seed",
         "train.edit_budget",
         "train.min_edit_budget",
         "train.schedule",
         "train.merge_batch_size",
         "train.use_slow_update",
+        "train.pair_policy",
         "train.use_meta_skill",
         "reflect.minibatch_size",
         "reflect.update_mode",
         "reflect.failure_only",
+        "reflect.skill_aware",
         "gate.metric",
         "gate.enabled",
         "model.backend",
@@ -137,17 +140,23 @@ class Metric:
     STEP_SKIPPED = "step.skipped"
     TRAIN_HARD = "train.hard"
     TRAIN_SOFT = "train.soft"
+    TRAIN_BATCHES = "train.batches"  # batches rolled out and reflected on (train.accumulation)
     EDIT_BUDGET = "select.edit_budget"
+    LR_DECISION = "select.lr_decision"  # the autonomous schedule's decision (items applied)
+    LR_FALLBACK = "select.lr_fallback"  # 1 when no usable decision came (then 0 items)
     ITEMS_SELECTED = "select.items"
     ITEMS_MERGED = "aggregate.items"
     MERGE_FALLBACKS = "aggregate.fallbacks"
     EDITS_APPLIED = "update.edits_applied"
     EDITS_SKIPPED = "update.edits_skipped"
+    APPENDIX_NOTES = "appendix.notes_{}"  # proposed | added | total (reflect.skill_aware)
+    APPENDIX_CONSOLIDATED = "appendix.consolidated"
     STAGE_TOKENS = "tokens.{}.{}"  # stage, prompt | completion
     STAGE_COST = "cost.{}"  # stage
     EPOCH = "epoch"
     SLOW_UPDATE_SCORE = "slow_update.gate_score"
     SLOW_UPDATE_ACCEPTED = "slow_update.accepted"
+    TOPUP = "slow_update.topup_{}"  # tasks | pairs: the changed pair policy's top-up
 
     # training, at the end
     BASELINE_SELECTION = "baseline.selection_score"
@@ -212,6 +221,7 @@ class Artifact:
     BEST_SKILL = "best_skill.md"
     FINAL_SKILL = "final_skill.md"
     SPLIT_MANIFEST = "split_manifest.json"
+    LR_HISTORY = "lr_history.jsonl"  # the autonomous schedule's decisions, one per step
     TABLES = "tables"
     MINIBATCH_TABLE = "tables/minibatches.json"
     STEP_TABLE = "tables/steps.json"

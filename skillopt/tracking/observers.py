@@ -19,7 +19,7 @@ from skillopt.engine.train.records import (
     TrainOutcome,
     is_accepted,
 )
-from skillopt.tracking.jobs import step_metrics
+from skillopt.tracking.jobs import step_metrics, topup_metrics
 from skillopt.tracking.names import JOB_TRAIN, Artifact, Metric
 from skillopt.tracking.registry import (
     BEST_ALIAS,
@@ -117,6 +117,7 @@ class TrainLogger(NullTrainObserver):
         if record.gate_score is not None:
             metrics[Metric.SLOW_UPDATE_SCORE] = float(record.gate_score)
             metrics[Metric.SLOW_UPDATE_ACCEPTED] = float(record.action != "reject")
+        metrics.update(topup_metrics(record))
         self._log(metrics, record.step)
         if is_accepted(record.action):
             self._skill(

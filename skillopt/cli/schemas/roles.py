@@ -112,7 +112,7 @@ def load_role(role: str, values: dict[str, Any], *, calls: bool = True) -> RoleC
     options = None
     if options_cls is not None:
         options = build(options_cls, values, section=section, strict=False)
-    key_env = getattr(options, "api_key_env", None)
+    key_env = getattr(options, "key_env", None)
     if calls and key_env and not os.environ.get(key_env):
         raise SettingError(
             f"{section}.api_key_env",

@@ -4,12 +4,18 @@ compared, drive the optimizer's meta skill and the slow-update guidance block (s
 Epoch 1 has nothing to compare with and is skipped. The slow update is force-accepted and then
 re-scored, or with `train.slow_update_gate` it must pass the gate like any candidate; either way
 every score stays a measured one.
+
+With `train.pair_policy=changed`, when fewer sampled tasks changed category than
+`slow_update_samples`, more train tasks are rolled out under both skills (into
+`rollout_prev/topup_RR/` and `rollout_curr/topup_RR/`) until the quota is met or the split is
+used up; `comparison_pairs_all.json` then holds every pair, kept or not.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,14 @@ from skillopt.engine.formatting import FormatSettings, format_conversation
 from skillopt.engine.train.epoch import propose_meta_skill, propose_slow_update
 from skillopt.engine.train.evaluation import Evaluator
 from skillopt.engine.train.gate import decide
-from skillopt.engine.train.longitudinal import Pair, build_pairs, filter_pairs, format_comparison
+from skillopt.engine.train.longitudinal import (
+    Pair,
+    TopUp,
+    build_pairs,
+    filter_pairs,
+    format_comparison,
+    top_up,
+)
 from skillopt.engine.train.records import EpochRecord
 from skillopt.engine.train.settings import GateSettings, TrainSettings
 from skillopt.engine.train.state import TrainState
@@ -52,32 +65,58 @@ class EpochEnd:
             return EpochRecord(epoch=epoch, step=step, action="disabled")
         return self._review(state, epoch, folder)
 
-    def _pairs(self, state: TrainState, epoch: int, folder: Path) -> list[Pair]:
-        """The train tasks sampled for this epoch, rolled out under both skills, paired and
-        filtered by `train.pair_policy`."""
-        sample = list(self.train_tasks)
-        random.Random(self.settings.seed + 2000 * epoch).shuffle(sample)
-        tasks = tuple(sample[: self.settings.slow_update_samples])
+    def _roll(self, state: TrainState, tasks: Sequence[Task], folder: Path, sub: str) -> list[Pair]:
+        """`tasks` under the previous and the current epoch's skill (into `rollout_prev/<sub>`
+        and `rollout_curr/<sub>`), paired."""
         env, target = self.runner.env, self.runner.target
         prev_skill = state.prev_epoch_skill or state.initial_skill
-        rows = {}
+        rows, trajectories = {}, {}
         for side, skill in (("prev", prev_skill), ("curr", state.current_skill)):
+            out = folder / f"rollout_{side}" / sub
             with span(f"rollout_{side}", attributes={"skillopt.tasks": len(tasks)}):
-                rows[side] = env.rollout(
-                    tasks, skill=skill, out_dir=folder / f"rollout_{side}", target=target
-                )
-        fmt = self.runner.reflect.formatting
-        pairs = build_pairs(
+                rows[side] = env.rollout(tasks, skill=skill, out_dir=out, target=target)
+            trajectories[side] = _trajectories(out, self.runner.reflect.formatting)
+        return build_pairs(
             rows["prev"],
             rows["curr"],
-            prev_trajectories=_trajectories(folder / "rollout_prev", fmt),
-            curr_trajectories=_trajectories(folder / "rollout_curr", fmt),
+            prev_trajectories=trajectories["prev"],
+            curr_trajectories=trajectories["curr"],
         )
-        return filter_pairs(pairs, self.settings.pair_policy)
+
+    def _pairs(self, state: TrainState, epoch: int, folder: Path) -> TopUp[Task]:
+        """The train tasks sampled for this epoch, rolled out under both skills, paired and
+        filtered by `train.pair_policy` (topped up for `changed`). Every pair, kept or not, goes
+        to `comparison_pairs_all.json` when filtering dropped any."""
+        seed = self.settings.seed + 2000 * epoch
+        sample = list(self.train_tasks)
+        random.Random(seed).shuffle(sample)
+        quota = self.settings.slow_update_samples
+        tasks = tuple(sample[:quota])
+        pairs = self._roll(state, tasks, folder, "")
+        policy = self.settings.pair_policy
+        kept = filter_pairs(pairs, policy)
+        result: TopUp[Task] = TopUp(pairs=kept)
+        if policy == "changed" and len(kept) < quota:
+            pool = [t for t in self.train_tasks if t not in tasks]
+            random.Random(seed).shuffle(pool)
+            extra: list[Pair] = []
+
+            def roll(chunk: Sequence[Task], round_no: int) -> list[Pair]:
+                with span("topup", attributes={"skillopt.round": round_no}):
+                    found = self._roll(state, chunk, folder, f"topup_{round_no:02d}")
+                extra.extend(found)
+                return found
+
+            result = top_up(kept, quota=quota, pool=pool, policy=policy, roll=roll)
+            pairs = pairs + extra
+        if len(result.pairs) != len(pairs):
+            write_json(folder / "comparison_pairs_all.json", [p.to_json() for p in pairs])
+        return result
 
     def _review(self, state: TrainState, epoch: int, folder: Path) -> EpochRecord:
         prev_skill, curr_skill = state.prev_epoch_skill or state.initial_skill, state.current_skill
-        kept = self._pairs(state, epoch, folder)
+        chosen = self._pairs(state, epoch, folder)
+        kept = chosen.pairs
         write_json(folder / "comparison_pairs.json", [p.to_json() for p in kept])
         comparison = format_comparison(kept)
         asker, max_tokens = self.runner.asker, self.runner.requests.max_tokens
@@ -87,6 +126,9 @@ class EpochEnd:
             "pairs": len(kept),
             "categories": _categories(kept),
         }
+        if chosen.rounds:
+            review["topup_tasks"] = len(chosen.tasks)
+            review["topup_pairs"] = chosen.added
         if self.settings.use_meta_skill:
             with span("meta_skill"):
                 meta = propose_meta_skill(

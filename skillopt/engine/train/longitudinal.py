@@ -1,16 +1,17 @@
 """Longitudinal pairs: the same tasks run under the previous and the current epoch's skill.
 
 The slow update reads these pairs to see what the epoch's edits fixed and what they broke. This
-module only pairs, filters and renders rows that were already rolled out; it runs nothing.
+module pairs, filters and renders rows; the only rollouts it asks for are the `changed`
+policy's top-up, through a callable the caller passes (`top_up`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from skillopt.base.checks import choice
 from skillopt.base.scores import row_failed
@@ -139,6 +140,48 @@ def filter_pairs(pairs: Sequence[Pair], policy: str) -> list[Pair]:
     and stable successes; changed = improvements and regressions. Nothing is topped up."""
     keep = PAIR_POLICIES[normalize_pair_policy(policy)]
     return [p for p in pairs if p.category in keep]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopUp(Generic[T]):
+    """The kept pairs after a top-up, and what it took: the extra tasks rolled out under both
+    skills, in rounds, and how many of the kept pairs they gave."""
+
+    pairs: list[Pair]
+    tasks: list[T] = field(default_factory=list)
+    rounds: int = 0
+    added: int = 0
+
+
+def top_up(
+    pairs: Sequence[Pair],
+    *,
+    quota: int,
+    pool: Sequence[T],
+    policy: str,
+    roll: Callable[[Sequence[T], int], Sequence[Pair]],
+) -> TopUp[T]:
+    """Fill `pairs` up to `quota` with pairs of `policy` from more tasks (spec §7.1).
+
+    While fewer than `quota` pairs are kept and `pool` is not used up, the next tasks of `pool`
+    (in its order), as many as are still missing, are rolled out under both skills with
+    `roll(tasks, round)` (round 1, 2, ...) and their pairs of the policy's categories are kept.
+    The result is cut to `quota` in order. SkillOpt rolled out one task at a time; a round of the
+    missing count gives the same first `quota` pairs with far fewer sequential calls.
+    """
+    kept = list(pairs)
+    used: list[T] = []
+    rounds = 0
+    while len(kept) < quota and len(used) < len(pool):
+        chunk = list(pool[len(used) : len(used) + quota - len(kept)])
+        used.extend(chunk)
+        rounds += 1
+        kept.extend(filter_pairs(roll(chunk, rounds), policy))
+    kept = kept[: max(quota, len(pairs))]
+    return TopUp(pairs=kept, tasks=used, rounds=rounds, added=len(kept) - len(pairs))
 
 
 _SECTIONS: tuple[tuple[str, str], ...] = (

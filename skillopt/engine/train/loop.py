@@ -1,7 +1,8 @@
 """The training loop: epochs of steps, each gated on the selection split, then epoch-level stages.
 
     baseline: score the initial skill on the selection split
-    for each epoch: for each step: rollout -> reflect -> aggregate -> select -> update -> gate
+    for each epoch: for each step: (rollout -> reflect) x accumulation -> aggregate -> select
+                    -> update -> gate [-> execution notes into the appendix]
                     then the slow update (guidance block) and the optimizer's meta skill
     end: promote the final skill if it beats the best, test the initial, best and final skill
 
@@ -15,6 +16,7 @@ this module: `step` (the proposal half of a step), `evaluation` (scoring on held
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -27,12 +29,14 @@ from skillopt.base.atomic import write_json, write_text
 from skillopt.base.errors import ConfigError, SkillOptError
 from skillopt.base.skill import skill_hash
 from skillopt.engine.environment import Splits, Task
+from skillopt.engine.train.appendix import update_appendix
 from skillopt.engine.train.epochend import EpochEnd
 from skillopt.engine.train.evaluation import Evaluator
 from skillopt.engine.train.gate import decide
 from skillopt.engine.train.items import short_item_summary
 from skillopt.engine.train.observer import NullTrainObserver, TrainObserver
 from skillopt.engine.train.records import (
+    AppendixCounts,
     BaselineRecord,
     EpochStats,
     FinalTestScores,
@@ -44,7 +48,7 @@ from skillopt.engine.train.records import (
 from skillopt.engine.train.schedule import make_schedule
 from skillopt.engine.train.settings import GateSettings, TrainSettings
 from skillopt.engine.train.state import TrainState
-from skillopt.engine.train.step import StepInputs, StepRunner
+from skillopt.engine.train.step import StepInputs, StepRunner, TrainBatch
 from skillopt.engine.train.stepbuffer import build_entry, render_step_buffer
 from skillopt.llm.ledger import StageUsage, Usage, usage_delta
 from skillopt.llm.tracing import SpanSink, open_trace, span
@@ -52,6 +56,7 @@ from skillopt.llm.tracing import SpanSink, open_trace, span
 log = logging.getLogger("skillopt.train")
 
 STATE_FILE = "state.json"
+LR_HISTORY_FILE = "lr_history.jsonl"  # one line per autonomous decision, rewritten each step
 TRACE_TAG = "skillopt.trace"  # what a trace of a training run covers: baseline, step, ...
 
 
@@ -67,6 +72,22 @@ def plan_epoch(
     order = list(train)
     random.Random(seed + 1000 * epoch).shuffle(order)
     return [tuple(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+
+
+def plan_steps(
+    train: tuple[Task, ...], *, batch_size: int, accumulation: int, seed: int, epoch: int
+) -> list[tuple[TrainBatch, ...]]:
+    """The epoch's steps: `plan_epoch`'s batches taken `accumulation` at a time, so there are
+    ceil(train size / (batch_size * accumulation)) steps and the last may hold fewer batches.
+    Batch b of the epoch (0-based, counted across steps) shuffles its minibatches with seed
+    + 1000 * epoch + b + 1, SkillOpt's batch seed. (SkillOpt fills a short last step with
+    batches cut from a reshuffled copy, so some tasks are seen twice in an epoch; here each
+    train task is seen once per epoch.)"""
+    batches = plan_epoch(train, batch_size=batch_size, seed=seed, epoch=epoch)
+    seeded = [
+        TrainBatch(tasks=tasks, seed=seed + 1000 * epoch + b + 1) for b, tasks in enumerate(batches)
+    ]
+    return [tuple(seeded[i : i + accumulation]) for i in range(0, len(seeded), accumulation)]
 
 
 @dataclass(kw_only=True)
@@ -99,7 +120,8 @@ class Trainer:
             selection=_first(self.splits.selection, self.gate.selection_size),
             test=_first(self.splits.test, self.gate.test_size),
         )
-        self.steps_per_epoch = math.ceil(len(self.splits.train) / self.settings.batch_size)
+        per_step = self.settings.batch_size * self.settings.accumulation
+        self.steps_per_epoch = math.ceil(len(self.splits.train) / per_step)
         self.total_steps = self.settings.epochs * self.steps_per_epoch
         self.schedule = make_schedule(
             self.settings.schedule,
@@ -115,6 +137,11 @@ class Trainer:
             train_tasks=self.splits.train,
         )
         self._state: TrainState | None = None
+        reflect, mode = self.runner.reflect, self.runner.spec.mode.value
+        if reflect.skill_aware_ignored:
+            log.warning("reflect.skill_aware=true is ignored in update mode %s", mode)
+        if self.schedule.autonomous and mode == "full_rewrite_minibatch":
+            log.warning("train.schedule=autonomous is ignored in update mode %s (no budget)", mode)
 
     @property
     def selection(self) -> tuple[Task, ...]:
@@ -176,20 +203,22 @@ class Trainer:
         for epoch in range(1, self.settings.epochs + 1):
             if state.buffer_epoch != epoch:
                 state.step_buffer, state.buffer_epoch = [], epoch
-            batches = plan_epoch(
+            steps = plan_steps(
                 self.splits.train,
                 batch_size=self.settings.batch_size,
+                accumulation=self.settings.accumulation,
                 seed=self.settings.seed,
                 epoch=epoch,
             )
-            for index, batch in enumerate(batches):
+            for index, batches in enumerate(steps):
                 step = (epoch - 1) * self.steps_per_epoch + index + 1
                 if step <= state.last_completed_step:
                     continue
                 tags = {TRACE_TAG: "step", "skillopt.step": str(step), "skillopt.epoch": str(epoch)}
-                inputs = {"step": step, "epoch": epoch, "batch_ids": [t.id for t in batch]}
+                ids = [t.id for b in batches for t in b.tasks]
+                inputs = {"step": step, "epoch": epoch, "batch_ids": ids}
                 with open_trace(self.traces, f"step_{step:04d}", inputs=inputs, tags=tags):
-                    self._step(state, epoch=epoch, index=index, step=step, batch=batch)
+                    self._step(state, epoch=epoch, index=index, step=step, batches=batches)
                 if self.stop_after_step is not None and step == self.stop_after_step:
                     raise StopRequested(f"stopped after step {step} as train.stop_after_step asked")
             if epoch not in state.epochs_done:
@@ -219,17 +248,23 @@ class Trainer:
 
     # -------------------------------------------------------------------------- step
     def _step(
-        self, state: TrainState, *, epoch: int, index: int, step: int, batch: tuple[Task, ...]
+        self,
+        state: TrainState,
+        *,
+        epoch: int,
+        index: int,
+        step: int,
+        batches: tuple[TrainBatch, ...],
     ) -> None:
         step_dir = self.out_dir / "steps" / f"step_{step:04d}"
         usage_before = self._stage_usage()
         spec = self.runner.spec
         inputs = StepInputs(
-            tasks=batch,
-            batch_seed=self.settings.seed + 1000 * epoch + index + 1,
+            batches=batches,
             edit_budget=self.schedule.budget(step),
             step_context=render_step_buffer(state.step_buffer, spec.mode),
             meta_skill=state.meta_skill if self.settings.use_meta_skill else "",
+            autonomous=self.schedule.autonomous,
         )
         before = state.current_score
         proposal = self.runner.propose(state.current_skill, inputs, step_dir)
@@ -273,14 +308,28 @@ class Trainer:
                 )
             )
         proposal.timing["evaluate_s"] = time.perf_counter() - started
+        appendix = None
+        if proposal.appendix_notes is not None:
+            with span("appendix", attributes={"skillopt.notes": len(proposal.appendix_notes)}):
+                state.current_skill, update = update_appendix(
+                    state.current_skill,
+                    proposal.appendix_notes,
+                    threshold=self.settings.appendix_consolidate_threshold,
+                    asker=self.runner.asker,
+                )
+            write_json(step_dir / "appendix_notes.json", update.to_json())
+            appendix = AppendixCounts.of(update)
         usage_after = self._stage_usage()
+        budget = inputs.edit_budget
+        if proposal.learning_rate is not None:
+            budget = proposal.learning_rate.learning_rate
         record = StepRecord(
             step=step,
             epoch=epoch,
             step_in_epoch=index,
-            batch_seed=inputs.batch_seed,
-            batch_ids=tuple(t.id for t in batch),
-            edit_budget=None if spec.mode.value == "full_rewrite_minibatch" else inputs.edit_budget,
+            batch_seed=batches[0].seed,
+            batch_ids=tuple(t.id for t in inputs.tasks),
+            edit_budget=None if spec.mode.value == "full_rewrite_minibatch" else budget,
             train=proposal.train_score,
             n_patches=proposal.n_patches,
             n_failure_patches=proposal.n_failure_patches,
@@ -295,6 +344,7 @@ class Trainer:
             usage=usage_delta(usage_before, usage_after),
             llm_cost_usd=round(sum(u.cost_usd for u in usage_after.values()), 6),
             timing={k: round(v, 4) for k, v in proposal.timing.items()},
+            appendix=appendix,
             **proposal.record_fields(),
             **gated,
         )
@@ -302,6 +352,8 @@ class Trainer:
         write_text(self.out_dir / "skills" / f"skill_v{step:04d}.md", state.current_skill)
         state.history.append(record)
         state.last_completed_step = step
+        if record.learning_rate is not None:
+            self._write_lr_history(state)
         self._save(state)
         log.info(
             "step %d/%d (epoch %d): %s; budget %s, train %s %.3f, gate %s",
@@ -315,6 +367,16 @@ class Trainer:
             "-" if record.gate_score is None else f"{record.gate_score:.4f}",
         )
         self.observer.on_step(record)
+
+    def _write_lr_history(self, state: TrainState) -> None:
+        """`lr_history.jsonl`: every autonomous decision so far, {step, epoch, ...}, one a line
+        (rewritten from the history, so a resumed run never writes a decision twice)."""
+        lines = [
+            json.dumps({"step": r.step, "epoch": r.epoch, **r.learning_rate.to_json()})
+            for r in state.history
+            if r.learning_rate is not None
+        ]
+        write_text(self.out_dir / LR_HISTORY_FILE, "".join(f"{line}\n" for line in lines))
 
     # ------------------------------------------------------------------- epoch end
     def _epoch_end(self, state: TrainState, epoch: int) -> None:

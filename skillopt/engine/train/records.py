@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from skillopt.base.scores import Score
+from skillopt.engine.train.appendix import AppendixUpdate
+from skillopt.engine.train.autonomous import LearningRate
 from skillopt.engine.train.update import ApplyCounts
 from skillopt.llm.ledger import StageUsage, Usage
 
@@ -65,11 +67,65 @@ class BaselineRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BatchSummary:
+    """One accumulation round of a step: its batch, train score and patches."""
+
+    index: int
+    seed: int
+    train: Score
+    n_failure_patches: int
+    n_success_patches: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train", self.train.rounded())  # as stored
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "seed": self.seed,
+            "train": self.train.to_json(),
+            "n_failure_patches": self.n_failure_patches,
+            "n_success_patches": self.n_success_patches,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchSummary:
+        return cls(**{**data, "train": Score.from_json(data["train"])})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendixCounts:
+    """A skill-aware step's notes: written by the analysts, new to the appendix, in it after
+    the step, and whether a compaction call replaced them."""
+
+    proposed: int
+    added: int
+    total: int
+    consolidated: bool = False
+
+    @classmethod
+    def of(cls, update: AppendixUpdate) -> AppendixCounts:
+        consolidation = update.consolidation
+        return cls(
+            proposed=len(update.proposed),
+            added=len(update.added),
+            total=update.total,
+            consolidated=consolidation is not None and consolidation.after is not None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepRecord:
     """One step, from rollout to gate (spec §12 "step record").
 
     `action` is a gate action (accept, accept_new_best, reject, force_accept) or a skip
     (skip_no_patches, skip_no_rewrite); the candidate and selection fields are None on skips.
+    `batch_seed` is the first batch's seed; `batches` has one summary per accumulation round.
+    `learning_rate` is the autonomous decision (then `edit_budget` is the budget it applied);
+    `appendix_notes` counts what a skill-aware step did to the execution-notes appendix.
     `usage` is what each stage's calls used during this step; `llm_cost_usd` is the run's
     cumulative cost after it (both roles).
     """
@@ -95,6 +151,9 @@ class StepRecord:
     llm_cost_usd: float
     usage: dict[str, StageUsage] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    batches: tuple[BatchSummary, ...] = ()
+    learning_rate: LearningRate | None = None
+    appendix: AppendixCounts | None = None
     n_items_merged: int | None = None
     merge_fallbacks: int | None = None
     n_items_selected: int | None = None
@@ -138,8 +197,10 @@ class StepRecord:
                 continue
             if isinstance(value, Score):
                 value = _score_json(value)
-            elif isinstance(value, ApplyCounts):
+            elif isinstance(value, ApplyCounts | LearningRate | AppendixCounts):
                 value = value.to_json()
+            elif f.name == "batches":
+                value = [batch.to_json() for batch in value]
             elif f.name == "usage":
                 value = {stage: usage.to_json() for stage, usage in value.items()}
             elif isinstance(value, tuple):
@@ -154,6 +215,11 @@ class StepRecord:
             values[name] = _score(values.get(name))
         if values.get("edit_apply_summary") is not None:
             values["edit_apply_summary"] = ApplyCounts.from_json(values["edit_apply_summary"])
+        if values.get("learning_rate") is not None:
+            values["learning_rate"] = LearningRate.from_json(values["learning_rate"])
+        if values.get("appendix") is not None:
+            values["appendix"] = AppendixCounts(**values["appendix"])
+        values["batches"] = tuple(BatchSummary.from_json(b) for b in values.get("batches") or ())
         values["usage"] = {
             stage: StageUsage.from_json(usage)
             for stage, usage in (values.get("usage") or {}).items()
@@ -168,13 +234,17 @@ class StepRecord:
 @dataclass(frozen=True, kw_only=True)
 class EpochRecord:
     """An epoch's end: the slow update and meta skill (`action` says what happened: skipped in
-    epoch 1 or when disabled, a gate action for the guidance block, no_content, meta_only)."""
+    epoch 1 or when disabled, a gate action for the guidance block, no_content, meta_only).
+    `topup_tasks` / `topup_pairs`: the `changed` policy's top-up (extra train tasks rolled out
+    under both skills, and the kept pairs they gave); None when there was none."""
 
     epoch: int
     step: int
     action: str
     pairs: int | None = None
     categories: dict[str, int] | None = None
+    topup_tasks: int | None = None
+    topup_pairs: int | None = None
     meta_skill: str | None = None
     meta_skill_error: str | None = None
     error: str | None = None

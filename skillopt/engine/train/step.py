@@ -2,7 +2,14 @@
 
 Every stage writes what it produced into the step folder (`steps/step_NNNN/`), so a step can be
 read back file by file: the train rollout, the analysts' patches, `merged_patch.json`,
-`ranked.json`, `candidate_skill.md` and the apply report or rewrite result.
+`lr_decision.json` (autonomous schedule), `ranked.json`, `candidate_skill.md` and the apply
+report or rewrite result.
+
+With gradient accumulation (`train.accumulation` = A > 1) a step rolls out and reflects on A
+batches, each in `batch_NN/` (its `rollout/`, `patches/`, `prompts/`, ...), before one
+aggregate over all their patches. A resumed step repeats no call: rollouts resume from their
+`results.jsonl`, and every analyst, merge and decision request is the same as before, so the
+call cache answers it.
 """
 
 from __future__ import annotations
@@ -24,24 +31,40 @@ from skillopt.engine.prompts import PromptLibrary
 from skillopt.engine.reflect import run_reflect
 from skillopt.engine.settings import ReflectSettings, RequestSettings
 from skillopt.engine.train.aggregate import MergeOutcome, MergeSettings, Patch, merge_patches
+from skillopt.engine.train.autonomous import LearningRate, decide_learning_rate
 from skillopt.engine.train.rank import RankOutcome, rank_and_select
+from skillopt.engine.train.records import BatchSummary
 from skillopt.engine.train.rewrite import RewriteOutcome, pick_candidate, rewrite_from_suggestions
 from skillopt.engine.train.update import ApplyResult, apply_edits
 from skillopt.llm.client import LLMClient
-from skillopt.llm.tracing import stage
+from skillopt.llm.tracing import span, stage
 
 log = logging.getLogger("skillopt.train")
 
 
 @dataclass(frozen=True, kw_only=True)
-class StepInputs:
-    """What one step needs besides the skill: the train batch and the step's knobs."""
+class TrainBatch:
+    """One batch of train tasks and the seed its minibatches are shuffled with."""
 
     tasks: tuple[Task, ...]
-    batch_seed: int
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepInputs:
+    """What one step needs besides the skill: its train batches (one per accumulation round)
+    and the step's knobs. `autonomous`: the optimizer decides how many merged items to apply;
+    `edit_budget` is then only the analysts' limit."""
+
+    batches: tuple[TrainBatch, ...]
     edit_budget: int
     step_context: str
     meta_skill: str
+    autonomous: bool = False
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return tuple(t for batch in self.batches for t in batch.tasks)
 
 
 @dataclass(kw_only=True)
@@ -55,7 +78,10 @@ class StepProposal:
     n_failure_patches: int = 0
     n_success_patches: int = 0
     failed_minibatches: int = 0
+    batches: list[BatchSummary] = field(default_factory=list)
+    appendix_notes: list[str] | None = None
     merge: MergeOutcome | None = None
+    learning_rate: LearningRate | None = None
     rank: RankOutcome | None = None
     applied: ApplyResult | None = None
     rewrite: RewriteOutcome | None = None
@@ -69,7 +95,9 @@ class StepProposal:
 
     def record_fields(self) -> dict[str, Any]:
         """The step record's fields that describe what aggregate, select and update did."""
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = {"batches": tuple(self.batches)}
+        if self.learning_rate is not None:
+            fields["learning_rate"] = self.learning_rate
         if self.merge is not None:
             fields["n_items_merged"] = len(self.merge.items)
             fields["merge_fallbacks"] = self.merge.fallbacks
@@ -96,6 +124,12 @@ class StepProposal:
                         merge.level,
                         merge.error,
                     )
+        if self.learning_rate is not None and self.learning_rate.fallback:
+            log.warning(
+                "step %d: no usable learning-rate decision, so nothing is applied: %s",
+                step,
+                self.learning_rate.error,
+            )
         if self.rank is not None and self.rank.error:
             log.warning(
                 "step %d: ranking fell back to the first %d items: %s",
@@ -125,17 +159,24 @@ class StepRunner:
         return mode_spec(self.reflect.update_mode)
 
     def propose(self, skill: str, inputs: StepInputs, step_dir: Path) -> StepProposal:
-        """Roll out the batch, reflect, aggregate, select and update: the step's candidate, or
-        why there is none. Each stage is a span of the current trace and a `timing` entry."""
+        """Roll out and reflect on each batch, then aggregate, select and update: the step's
+        candidate, or why there is none. Each stage is a span of the current trace and a
+        `timing` entry (summed over the batches of an accumulated step)."""
         timing: dict[str, float] = {}
-        rollout_dir = step_dir / "rollout"
-        with stage("rollout", timing, tasks=len(inputs.tasks)):
-            rows = self.env.rollout(
-                inputs.tasks, skill=skill, out_dir=rollout_dir, target=self.target
-            )
-        proposal = StepProposal(train_rows=rows, train_score=mean_score(rows), timing=timing)
-        with stage("reflect", timing, edit_budget=inputs.edit_budget):
-            patches = self._reflect(skill, inputs, step_dir, proposal)
+        proposal = StepProposal(train_rows=[], train_score=mean_score([]), timing=timing)
+        patches: list[Patch] = []
+        accumulated = len(inputs.batches) > 1
+        for index, batch in enumerate(inputs.batches):
+            folder = step_dir / f"batch_{index:02d}" if accumulated else step_dir
+            if accumulated:
+                with span(folder.name, attributes={"skillopt.batch_seed": batch.seed}):
+                    patches += self._round(skill, inputs, batch, index, folder, proposal)
+            else:
+                patches += self._round(skill, inputs, batch, index, folder, proposal)
+        proposal.train_score = mean_score(proposal.train_rows)
+        proposal.n_patches = len(patches)
+        proposal.n_failure_patches = sum(p.source_type == "failure" for p in patches)
+        proposal.n_success_patches = sum(p.source_type == "success" for p in patches)
         if not patches:
             proposal.skip = "skip_no_patches"
             return proposal
@@ -150,21 +191,75 @@ class StepRunner:
                 meta_skill=inputs.meta_skill,
             )
             write_json(step_dir / "merged_patch.json", proposal.merge.to_json(spec))
-        with stage("select", timing, edit_budget=inputs.edit_budget):
-            proposal.rank = self._select(skill, proposal.merge, inputs)
+        budget = inputs.edit_budget
+        if inputs.autonomous and spec.mode is not UpdateMode.FULL_REWRITE_MINIBATCH:
+            with stage("lr_autonomous", timing, items=len(proposal.merge.items)):
+                proposal.learning_rate = decide_learning_rate(
+                    skill=skill,
+                    items=proposal.merge.items,
+                    spec=spec,
+                    train=proposal.train_score,
+                    asker=self.asker,
+                    max_tokens=self.requests.max_tokens,
+                    step_context=inputs.step_context,
+                    meta_skill=inputs.meta_skill,
+                )
+                write_json(step_dir / "lr_decision.json", proposal.learning_rate.to_json())
+            budget = proposal.learning_rate.learning_rate
+        with stage("select", timing, edit_budget=budget):
+            proposal.rank = self._select(skill, proposal.merge, budget, inputs.meta_skill)
             write_json(step_dir / "ranked.json", proposal.rank.to_json(spec))
         with stage("update", timing, mode=spec.mode.value):
             self._update(skill, proposal, inputs, step_dir)
         return proposal
 
-    def _reflect(
-        self, skill: str, inputs: StepInputs, step_dir: Path, proposal: StepProposal
+    def _round(
+        self,
+        skill: str,
+        inputs: StepInputs,
+        batch: TrainBatch,
+        index: int,
+        folder: Path,
+        proposal: StepProposal,
     ) -> list[Patch]:
-        """The analysts on the step's rollout: their patches (the failure summaries and the
-        count of failed minibatches go into `proposal`)."""
-        settings = replace(self.reflect, edit_budget=inputs.edit_budget, seed=inputs.batch_seed)
+        """One accumulation round: roll `batch` out into `folder/rollout` and reflect on it
+        into `folder`; its rows, summary and notes are added to `proposal`."""
+        round_timing: dict[str, float] = {}
+        with stage("rollout", round_timing, tasks=len(batch.tasks)):
+            rows = self.env.rollout(
+                batch.tasks, skill=skill, out_dir=folder / "rollout", target=self.target
+            )
+        with stage("reflect", round_timing, edit_budget=inputs.edit_budget):
+            patches = self._reflect(skill, inputs, batch, folder, proposal)
+        for name, seconds in round_timing.items():
+            proposal.timing[name] = proposal.timing.get(name, 0.0) + seconds
+        if len(inputs.batches) > 1:
+            patches = [replace(p, name=f"{folder.name}/{p.name}") for p in patches]
+        proposal.train_rows.extend(rows)
+        proposal.batches.append(
+            BatchSummary(
+                index=index,
+                seed=batch.seed,
+                train=mean_score(rows),
+                n_failure_patches=sum(p.source_type == "failure" for p in patches),
+                n_success_patches=sum(p.source_type == "success" for p in patches),
+            )
+        )
+        return patches
+
+    def _reflect(
+        self,
+        skill: str,
+        inputs: StepInputs,
+        batch: TrainBatch,
+        folder: Path,
+        proposal: StepProposal,
+    ) -> list[Patch]:
+        """The analysts on one batch's rollout: their patches (failure summaries, failed
+        minibatches and appendix notes go into `proposal`)."""
+        settings = replace(self.reflect, edit_budget=inputs.edit_budget, seed=batch.seed)
         outcome = run_reflect(
-            rollout=load_rollout(step_dir / "rollout"),
+            rollout=load_rollout(folder / "rollout"),
             skill=skill,
             settings=settings,
             requests=self.requests,
@@ -172,27 +267,27 @@ class StepRunner:
             client=self.optimizer,
             step_context=inputs.step_context,
             meta_skill=inputs.meta_skill,
-            observer=OutputWriter(step_dir, spec=self.spec),
+            observer=OutputWriter(folder, spec=self.spec),
         )
-        patches = [
-            Patch(name=r.name, source_type=r.minibatch.kind, items=list(r.items))
-            for r in outcome.results
-            if r.status == "ok" and r.items
-        ]
-        proposal.failed_minibatches = len(outcome.by_status("failed"))
-        proposal.n_patches = len(patches)
-        proposal.n_failure_patches = sum(p.source_type == "failure" for p in patches)
-        proposal.n_success_patches = sum(p.source_type == "success" for p in patches)
-        proposal.failure_summaries = [
+        ok = [r for r in outcome.results if r.status == "ok"]
+        proposal.failed_minibatches += len(outcome.by_status("failed"))
+        proposal.failure_summaries += [
             s
-            for r in outcome.results
-            if r.status == "ok" and r.minibatch.kind == "failure"
+            for r in ok
+            if r.minibatch.kind == "failure"
             for s in (r.reply or {}).get("failure_summary") or []
             if isinstance(s, dict)
         ]
-        return patches
+        if self.reflect.skill_aware_active:
+            notes = [n for r in ok for n in r.appendix_notes or []]
+            proposal.appendix_notes = (proposal.appendix_notes or []) + notes
+        return [
+            Patch(name=r.name, source_type=r.minibatch.kind, items=list(r.items))
+            for r in ok
+            if r.items
+        ]
 
-    def _select(self, skill: str, merge: MergeOutcome, inputs: StepInputs) -> RankOutcome:
+    def _select(self, skill: str, merge: MergeOutcome, budget: int, meta_skill: str) -> RankOutcome:
         """The merged items within the step's budget (full rewrites have no budget)."""
         if self.spec.mode is UpdateMode.FULL_REWRITE_MINIBATCH:
             return RankOutcome(
@@ -201,11 +296,11 @@ class StepRunner:
         return rank_and_select(
             skill=skill,
             items=merge.items,
-            budget=inputs.edit_budget,
+            budget=budget,
             spec=self.spec,
             asker=self.asker,
             max_tokens=self.requests.max_tokens,
-            meta_skill=inputs.meta_skill,
+            meta_skill=meta_skill,
         )
 
     def _update(
