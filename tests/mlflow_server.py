@@ -88,16 +88,18 @@ def start_mlflow_server(
     store_args: list[str] | None = None,
     port: int | None = None,
     timeout_s: float = START_TIMEOUT_S,
+    env: dict[str, str] | None = None,
 ) -> MlflowServer:
     """Start `mlflow server` in `cwd` and return once `GET /health` answers 200.
 
     `store_args` (e.g. `["--backend-store-uri", "sqlite:///...", "--artifacts-destination",
     "..."]`) are passed through; without them the server uses MLflow's defaults relative to
     `cwd`. A free port is picked when `port` is None (and picked again if it was taken meanwhile).
+    `env` adds variables for the server (e.g. the basic-auth app's admin password).
     """
     attempts = 1 if port is not None else 3
     for attempt in range(attempts):
-        server = _launch(cwd, store_args or [], port or free_port())
+        server = _launch(cwd, store_args or [], port or free_port(), env or {})
         try:
             _wait_healthy(server, timeout_s)
             return server
@@ -109,9 +111,28 @@ def start_mlflow_server(
     raise AssertionError("unreachable")
 
 
-def _launch(cwd: Path, store_args: list[str], port: int) -> MlflowServer:
+def start_sqlite_server(
+    root: Path, port: int | None = None, extra: tuple[str, ...] | list[str] = (), **kwargs
+) -> MlflowServer:
+    """A server on a SQLite store in `root`, artifacts proxied (the same store after a restart)."""
+    return start_mlflow_server(
+        root,
+        store_args=[
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            *extra,
+        ],
+        port=port,
+        **kwargs,
+    )
+
+
+def _launch(cwd: Path, store_args: list[str], port: int, extra_env: dict[str, str]) -> MlflowServer:
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
     env.update(SERVER_ENV)
+    env.update(extra_env)
     cmd = [
         sys.executable,
         "-m",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.cli_helpers import CURATED_PARAMS, run_reflect, run_sweep
-from tests.mlflow_server import MlflowServer, start_mlflow_server
+from tests.mlflow_server import MlflowServer, start_mlflow_server, start_sqlite_server
 from tests.trace_checks import check_reflect_trace, run_traces
 
 EXPERIMENT = "skillopt-reflect"
@@ -25,16 +25,7 @@ QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One team-style server for the module: SQLite backend, artifacts proxied by the server."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    srv = start_mlflow_server(
-        root,
-        store_args=[
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-    )
+    srv = start_sqlite_server(tmp_path_factory.mktemp("mlflow-server"))
     try:
         yield srv
     finally:

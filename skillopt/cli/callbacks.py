@@ -207,17 +207,20 @@ class TrackingCallback(Callback):
         parent, self._parent = self._parent, None
         if parent is None:
             return
+        missing = incomplete_jobs(sweep_dir, parent.tracking_uri)
+        if missing:  # the store failed them: the parent is left to skillopt-sync as well
+            note_incomplete_sweep(sweep_dir, parent.tracking_uri, missing)
+            return
         results = sweep_dir / RunFolder.SEARCH_RESULT
         try:
             if results.is_file():
                 log_search_result(parent, results)
             close_parent(parent, sweep_dir)
-        except Exception as exc:  # noqa: BLE001 - reported with the incomplete runs below
+        except Exception as exc:  # noqa: BLE001 - the jobs' runs are complete; sync closes it
             log.error(
-                "tracking: the sweep's parent run could not be closed (%s: %s)",
+                "tracking: the sweep's parent run could not be closed (%s: %s); "
+                "skillopt-sync %s closes it",
                 type(exc).__name__,
                 exc,
+                sweep_dir,
             )
-        missing = incomplete_jobs(sweep_dir, parent.tracking_uri)
-        if missing:
-            note_incomplete_sweep(sweep_dir, parent.tracking_uri, missing)

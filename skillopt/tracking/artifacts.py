@@ -4,7 +4,8 @@ The mirror walks its sources (output folders, root files, a few single files und
 name) and uploads what is new or changed since its last pass (size and modification time): it
 links them into a staging tree laid out like the artifacts and uploads the tree in one
 `log_artifacts` call (a local store checks and copies a tree at once; per file it checks every
-path again). Passes run in the tracking agent while the job goes on, so at the job's end only its
+path again), or, to a server (whose API takes one file per request), `parallel` files at once.
+Passes run in the tracking agent while the job goes on, so at the job's end only its
 last files are left; a pass is also what completes the artifacts of a run whose server was
 away.
 """
@@ -15,6 +16,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,16 @@ class ArtifactMirror:
     `uploaded` maps each uploaded file's artifact path to its (size, mtime_ns) then; the
     uploader keeps it in its progress file, so a later pass uploads only what changed."""
 
-    def __init__(self, sources: list[Source], uploaded: dict[str, list[int]] | None = None) -> None:
+    def __init__(
+        self,
+        sources: list[Source],
+        uploaded: dict[str, list[int]] | None = None,
+        *,
+        parallel: int = 1,
+    ) -> None:
         self.sources = list(sources)
         self.uploaded: dict[str, list[int]] = dict(uploaded or {})
+        self.parallel = parallel
 
     def _files(self) -> list[tuple[Path, str | None, str]]:
         """(local file, artifact folder, file name) of every file the sources hold now."""
@@ -85,6 +94,25 @@ class ArtifactMirror:
                     os.link(path, destination)
                 except OSError:  # another file system, or links not allowed: copy instead
                     shutil.copyfile(path, destination)
-            client.log_artifacts(run_id, str(root))
+            if self.parallel > 1:
+                self._upload_each(client, run_id, root)
+            else:
+                client.log_artifacts(run_id, str(root))
         self.uploaded.update(stamps)
         return len(pending)
+
+    def _upload_each(self, client: Any, run_id: str, root: Path) -> None:
+        """One request per file (a server's artifact API takes no trees), `parallel` at once."""
+        files = [p for p in root.rglob("*") if p.is_file()]
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            uploads = [
+                pool.submit(
+                    client.log_artifact,
+                    run_id,
+                    str(path),
+                    path.parent.relative_to(root).as_posix() if path.parent != root else None,
+                )
+                for path in files
+            ]
+            for upload in uploads:
+                upload.result()

@@ -52,6 +52,7 @@ class AgentLink:
         self._closing = False
         self._answers: dict[str, Finished] = {}
         self.dead: str | None = None  # why the agent cannot be reached any more
+        self.stalled = False  # a job's flush deadline passed without an answer
         self._writer = threading.Thread(target=self._write, name="skillopt-agent-in", daemon=True)
         self._reader = threading.Thread(target=self._read, name="skillopt-agent-out", daemon=True)
         self._writer.start()
@@ -86,22 +87,27 @@ class AgentLink:
             self._cond.wait_for(
                 lambda: folder in self._answers or self.dead is not None, timeout=timeout_s
             )
-            return self._answers.pop(folder, None)
+            answer = self._answers.pop(folder, None)
+            if answer is None:
+                self.stalled = True  # the deadline passed: do not wait for it again at exit
+            return answer
 
     def close(self) -> None:
-        """End the agent's input and give it the exit deadline to finish; then stop it."""
+        """End the agent's input and give it the exit deadline to finish (none if a job's
+        deadline passed already: the journals keep everything); then stop it."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         self._writer.join(timeout=5)
         try:
-            self.process.wait(timeout=self.exit_timeout_s)
+            self.process.wait(timeout=0 if self.stalled else self.exit_timeout_s)
         except subprocess.TimeoutExpired:
-            log.warning(
-                "tracking: the upload did not finish within %.0f s; stopped (the output "
-                "directories keep everything for skillopt-sync)",
-                self.exit_timeout_s,
-            )
+            if not self.stalled:
+                log.warning(
+                    "tracking: the upload did not finish within %.0f s; stopped (the output "
+                    "directories keep everything for skillopt-sync)",
+                    self.exit_timeout_s,
+                )
             self.process.kill()
             self.process.wait()
 

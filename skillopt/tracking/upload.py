@@ -41,10 +41,12 @@ log = logging.getLogger("skillopt.tracking")
 T = TypeVar("T")
 
 ARTIFACT_INTERVAL_S = 1.0  # between passes over the output folders while the job runs
+RETRY_AFTER_S = 5.0  # after a failed pass, the next one waits this long (a final one does not)
 MAX_METRICS = 1000  # per log_batch (MLflow's limit)
 MAX_PARAMS = 100  # params or tags per log_batch (MLflow's limit)
 MAX_SPANS = 200  # per log_spans
 MAX_LINKS = 100  # traces per link_traces_to_run (MLflow's limit)
+UPLOADS_AT_ONCE = 8  # concurrent file uploads to a tracking server
 INTERRUPTED = "interrupted before the job finished"
 
 
@@ -76,13 +78,17 @@ class RunUploader:
         self.traces = TracingClient(self.uri)
         kind = job_kind_named(identity.kind)
         skill = Path(identity.skill_path) if identity.skill_path else None
+        remote = self.uri.startswith(("http://", "https://"))
         self.mirror = ArtifactMirror(
-            artifact_sources(kind, out_dir, skill), self.progress.artifacts
+            artifact_sources(kind, out_dir, skill),
+            self.progress.artifacts,
+            parallel=UPLOADS_AT_ONCE if remote else 1,
         )
         self.registrar = SkillRegistrar(self.client)
         self._opened = False
         self._created = False  # this uploader created the run (nothing to continue)
         self._artifacts_at = 0.0
+        self._failed_at = -RETRY_AFTER_S
         self.uploaded = {"metrics": 0, "spans": 0, "traces": 0, "files": 0, "skills": 0}
 
     @property
@@ -107,6 +113,8 @@ class RunUploader:
         A failure stops the pass: it is logged and kept in the progress (`error`), and the next
         pass starts again from what was not acknowledged. The job is never told to stop."""
         progress = self.progress
+        if not final and time.monotonic() - self._failed_at < RETRY_AFTER_S:
+            return progress.complete
         try:
             self._ensure_run()
             if not self._opened:
@@ -124,6 +132,7 @@ class RunUploader:
             if error != progress.error:
                 log.warning("tracking: upload to %s failed: %s", self.uri, error)
             progress.error = error
+            self._failed_at = time.monotonic()
         finally:
             progress.save(self.out_dir)
         return progress.complete
