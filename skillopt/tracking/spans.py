@@ -111,7 +111,11 @@ def call_lookup(calls_dir: Path) -> CallLookup:
     """A lookup of call records in a job's call cache (`llm_calls/`, or its role folders)."""
 
     def lookup(key: str) -> Mapping[str, Any] | None:
-        for path in (calls_dir / f"{key}.json", *calls_dir.glob(f"*/{key}.json")):
+        name = f"{key}.json"
+        candidates = [calls_dir / name]
+        if calls_dir.is_dir():
+            candidates += [d / name for d in calls_dir.iterdir() if d.is_dir()]
+        for path in candidates:
             if path.is_file():
                 data = json.loads(path.read_text(encoding="utf-8"))
                 return data if isinstance(data, dict) else None
