@@ -15,9 +15,12 @@ import pytest
 
 from tests.cli_helpers import CURATED_PARAMS, run_reflect, run_sweep
 from tests.mlflow_server import MlflowServer, start_mlflow_server, start_sqlite_server
+from tests.registry_checks import check_registered_skills
 from tests.trace_checks import check_reflect_trace, run_traces
 
 EXPERIMENT = "skillopt-reflect"
+# Template syntax and CRLF: registered and fetched back byte for byte.
+REGISTRY_SKILL = "# Skill\r\n\n- Answer {{value}} {{unit}}.\n- {% if date %}ISO dates{% endif %}.\n"
 # No telemetry from the app's MLflow client either.
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 
@@ -181,3 +184,60 @@ def test_server_started_in_the_working_directory_lists_local_runs(tmp_path: Path
         assert {"patches", "summary.json", "skill", "hydra"} <= paths, paths
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_registry_and_prompt_uris_through_a_tracking_server(
+    server: MlflowServer, tmp_path: Path
+) -> None:
+    import mlflow
+
+    skill = tmp_path / "skill.md"
+    skill.write_bytes(REGISTRY_SKILL.encode("utf-8"))
+    trained = run_reflect(
+        tmp_path,
+        "tracking=server",
+        f"tracking.uri={server.url}",
+        "registry.prompt=server-skill",
+        f"env.skill_path={skill}",
+        out="trained",
+        env=QUIET_ENV,
+        app="train",
+    )
+    assert trained.returncode == 0, trained.output
+    client = mlflow.MlflowClient(server.url)
+    run_id = json.loads((trained.out_dir / ".skillopt" / "mlflow_run.json").read_text())["run_id"]
+    check_registered_skills(client, "server-skill", trained.out_dir, run_id)
+    run = client.get_run(run_id)
+    traces = run_traces(server.url, run)
+    total = json.loads((trained.out_dir / "summary.json").read_text())["total_steps"]
+    names = sorted(t.info.tags["mlflow.traceName"] for t in traces)
+    assert [n for n in names if n.startswith("step_")] == [
+        f"step_{s:04d}" for s in range(1, total + 1)
+    ]
+    calls = sum(1 for t in traces for s in t.data.spans if s.span_type == "CHAT_MODEL")
+    assert calls == run.data.metrics["llm.calls"]
+
+    reflect = run_reflect(
+        tmp_path,
+        "tracking=server",
+        f"tracking.uri={server.url}",
+        "data.skill_path=prompts:/server-skill/1",
+        out="from-registry",
+        env=QUIET_ENV,
+    )
+    assert reflect.returncode == 0, reflect.output
+    assert (reflect.out_dir / "skill_source.md").read_bytes() == REGISTRY_SKILL.encode("utf-8")
+    train = run_reflect(
+        tmp_path,
+        "tracking=server",
+        f"tracking.uri={server.url}",
+        "env.skill_path=prompts:/server-skill@best",
+        "train.epochs=1",
+        out="from-alias",
+        env=QUIET_ENV,
+        app="train",
+    )
+    assert train.returncode == 0, train.output
+    best = client.get_prompt_version_by_alias("server-skill", "best")
+    assert (train.out_dir / "skill_source.md").read_bytes() == best.template.encode("utf-8")

@@ -86,8 +86,9 @@ class Agent:
                 log.error("tracking: %s", exc)
                 return
             self.due.add(folder)
-        elif op == "poke" and folder in self.uploaders:
-            self.due.add(folder)
+        elif op == "poke":  # a late poke for a finished job is nothing to do
+            if folder in self.uploaders:
+                self.due.add(folder)
         elif op == "finish":
             self.finish(folder)
         else:

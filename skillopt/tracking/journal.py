@@ -134,7 +134,8 @@ class RunJournal:
                 shutil.rmtree(out_dir / RunFolder.TABLES, ignore_errors=True)
             else:
                 identity = replace(identity, start_ms=previous.start_ms)
-        (out_dir / RunFolder.END).unlink(missing_ok=True)  # the job runs (again)
+        (out_dir / RunFolder.END).unlink(missing_ok=True)  # the job runs (again) ...
+        _reopen(out_dir)  # ... so its run, wherever it was uploaded, is not complete any more
         write_json(out_dir / RunFolder.IDENTITY, identity.to_json())
         return cls(out_dir, identity)
 
@@ -187,3 +188,11 @@ class Progress:
 
     def save(self, out_dir: Path) -> None:
         write_json(out_dir / RunFolder.RUN, asdict(self))
+
+
+def _reopen(out_dir: Path) -> None:
+    path = out_dir / RunFolder.RUN
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["complete"] = False
+        write_json(path, data)

@@ -87,6 +87,7 @@ class RunUploader:
         self.registrar = SkillRegistrar(self.client)
         self._opened = False
         self._created = False  # this uploader created the run (nothing to continue)
+        self._stale_error = False  # the run carries an earlier attempt's error tag
         self._artifacts_at = 0.0
         self._failed_at = -RETRY_AFTER_S
         self.uploaded = {"metrics": 0, "spans": 0, "traces": 0, "files": 0, "skills": 0}
@@ -172,14 +173,16 @@ class RunUploader:
 
         client, run_id, identity = self.client, self.progress.run_id, self.identity
         assert run_id is not None
-        if not self._created and read_end(self.out_dir) is None:
+        if not self._created:  # a run from an earlier attempt: its end may be stale
             run = client.get_run(run_id)
-            if run.info.status != "RUNNING":
-                log.info("tracking: continuing MLflow run %s (%s)", run_id, run.info.status)
-                client.update_run(run_id, status="RUNNING")
-                self.progress.complete = False
-            if Tag.ERROR in run.data.tags:
-                client.delete_tag(run_id, Tag.ERROR)
+            self._stale_error = Tag.ERROR in run.data.tags
+            if read_end(self.out_dir) is None:  # the job is running again
+                if run.info.status != "RUNNING":
+                    log.info("tracking: continuing MLflow run %s (%s)", run_id, run.info.status)
+                    client.update_run(run_id, status="RUNNING")
+                if self._stale_error:
+                    client.delete_tag(run_id, Tag.ERROR)
+                    self._stale_error = False
         params = [Param(k, v) for k, v in identity.params.items()]
         tags = []
         if not self._created:  # a new run got its tags when it was created
@@ -290,6 +293,9 @@ class RunUploader:
         if end.tags:
             tags = [RunTag(k, v) for k, v in end.tags.items()]
             self.client.log_batch(self.progress.run_id, tags=tags)
+        if self._stale_error and Tag.ERROR not in end.tags:  # an earlier attempt's error
+            self.client.delete_tag(self.progress.run_id, Tag.ERROR)
+            self._stale_error = False
         self.client.set_terminated(self.progress.run_id, end.status, end_time=end.end_ms)
         self.progress.complete = True
 
