@@ -32,6 +32,7 @@ from skillopt.base.errors import SkillOptError
 from skillopt.tracking.upload import RunUploader
 
 INTERVAL_S = 0.25  # between passes while jobs run (a finish is answered at once)
+FINAL_RETRIES_S = (1.0, 2.0)  # a failed last pass is tried again after these pauses
 NICENESS = 10
 
 log = logging.getLogger("skillopt.tracking")
@@ -102,7 +103,14 @@ class Agent:
                 {"event": "finished", "dir": folder, "complete": False, "error": "not followed"}
             )
             return
+        # The job waits for this answer up to its flush deadline, so a failure that passes
+        # (a busy store, two jobs racing for one row) gets a few more tries first.
         complete = uploader.catch_up(final=True, interrupted=interrupted)
+        for pause in FINAL_RETRIES_S:
+            if complete:
+                break
+            time.sleep(pause)
+            complete = uploader.catch_up(final=True, interrupted=interrupted)
         self.replies.send(
             {
                 "event": "finished",

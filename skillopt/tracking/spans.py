@@ -108,18 +108,30 @@ def trace_tags(record: TraceRecord, job_tags: Mapping[str, str]) -> dict[str, st
 
 
 def call_lookup(calls_dir: Path) -> CallLookup:
-    """A lookup of call records in a job's call cache (`llm_calls/`, or its role folders)."""
+    """A lookup of call records in a job's call cache (`llm_calls/`, or its role folders).
+
+    A call's record is written before its span ends, so a lookup made after reading spans
+    finds every record they name: the role folders are listed once, at the first key not at
+    the top level (listing per key made a 10,000-call upload quadratic)."""
+    folders: list[Path] = []
+    listed = False
+
+    def find(name: str) -> Path | None:
+        nonlocal listed
+        if (calls_dir / name).is_file():
+            return calls_dir / name
+        if not listed:
+            listed = True
+            if calls_dir.is_dir():
+                folders.extend(d for d in calls_dir.iterdir() if d.is_dir())
+        return next((d / name for d in folders if (d / name).is_file()), None)
 
     def lookup(key: str) -> Mapping[str, Any] | None:
-        name = f"{key}.json"
-        candidates = [calls_dir / name]
-        if calls_dir.is_dir():
-            candidates += [d / name for d in calls_dir.iterdir() if d.is_dir()]
-        for path in candidates:
-            if path.is_file():
-                data = json.loads(path.read_text(encoding="utf-8"))
-                return data if isinstance(data, dict) else None
-        return None
+        path = find(f"{key}.json")
+        if path is None:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None
 
     return lookup
 

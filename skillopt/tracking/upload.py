@@ -195,7 +195,7 @@ class RunUploader:
             client.log_batch(run_id, params=params[part], tags=tags[part])
         dataset = self._dataset()
         if dataset is not None:
-            client.log_inputs(run_id, datasets=[dataset])
+            _log_dataset(client, run_id, dataset)
         self._opened = True
 
     def _dataset(self) -> Any:
@@ -298,6 +298,19 @@ class RunUploader:
             self._stale_error = False
         self.client.set_terminated(self.progress.run_id, end.status, end_time=end.end_ms)
         self.progress.complete = True
+
+
+def _log_dataset(client: Any, run_id: str, dataset: Any) -> None:
+    """Log the dataset input, once more if the first try fails: the store's get-or-create of
+    a dataset is not atomic, so of two jobs of a sweep that log the same data at the same
+    moment one gets a unique-constraint error; its second try finds the other's dataset."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.log_inputs(run_id, datasets=[dataset])
+    except MlflowException as exc:
+        log.info("tracking: logging the dataset input again after: %s", str(exc)[:200])
+        client.log_inputs(run_id, datasets=[dataset])
 
 
 def _size(path: Path) -> int:
