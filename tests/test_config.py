@@ -212,6 +212,18 @@ BAD = [
     ),
     (
         "reflect",
+        ["tracking.uri=postgresql://u:hunter2@127.0.0.1/mlflow"],
+        "tracking.uri=postgresql://u:***@127.0.0.1/mlflow: expected no password in the URI",
+    ),
+    ("train", ["tracking.timeout_s=0"], "tracking.timeout_s=0: expected an integer >= 1"),
+    ("train", ["tracking.max_retries=-1"], "tracking.max_retries=-1: expected an integer >= 0"),
+    (
+        "train",
+        ["tracking.flush_timeout_s=0"],
+        "tracking.flush_timeout_s=0.0: expected a number >= 1",
+    ),
+    (
+        "reflect",
         ["prompts.dirs=[nowhere]"],
         "prompts.dirs[0]=nowhere: expected an existing directory",
     ),

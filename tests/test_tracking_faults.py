@@ -9,9 +9,11 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,6 +66,25 @@ def test_an_unreachable_server_is_one_line_before_any_work(tmp_path, kind, cause
         if kind == "closed"
         else "http://no-such-host.invalid:5000"
     )
+    started = time.monotonic()
+    run = run_reflect(tmp_path, "tracking=server", f"tracking.uri={uri}")
+    check_refused_before_any_work(run, time.monotonic() - started, uri, cause)
+
+
+@pytest.mark.parametrize(
+    ("uri", "cause"),
+    [
+        ("htpp://127.0.0.1:5000", "no tracking store for the scheme 'htpp://'"),
+        (f"postgresql+psycopg2://u@127.0.0.1:{free_port()}/mlflow", "connection refused"),
+        ("postgresql+psycopg2://u@no-such-host.invalid/mlflow", "cannot resolve the host"),
+        ("postgresql+nosuch://u@127.0.0.1/mlflow", "not a database URI SQLAlchemy can use"),
+        ("sqlite:///not-a-db.txt", "not-a-db.txt is not a SQLite database"),
+        (f"http://someone@127.0.0.1:{free_port()}", "connection refused"),
+    ],
+    ids=["scheme", "database port", "database host", "driver", "sqlite file", "user in the URI"],
+)
+def test_a_store_that_cannot_be_used_is_one_line_before_any_work(tmp_path, uri, cause):
+    (tmp_path / "not-a-db.txt").write_text("notes, not a database\n")
     started = time.monotonic()
     run = run_reflect(tmp_path, "tracking=server", f"tracking.uri={uri}")
     check_refused_before_any_work(run, time.monotonic() - started, uri, cause)
@@ -137,15 +158,41 @@ def wait_for_run(out_dir: Path, timeout_s: float = 60.0) -> None:
     raise AssertionError(f"no run recorded in {progress}")
 
 
-def sync(cwd: Path, out_dir: Path) -> subprocess.CompletedProcess[str]:
+def sync(cwd: Path, out_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "skillopt.cli.sync", str(out_dir)],
+        [sys.executable, "-m", "skillopt.cli.sync", str(out_dir), *args],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_a_store_mlflow_cannot_open_is_one_line_and_loses_nothing(tmp_path):
+    """A SQLite store at a schema revision this MLflow does not know (another MLflow's store,
+    say) passes the preflight, which does not import MLflow; the tracking agent cannot open
+    it. The job's work is whole, its one line names the cause, and a sync into a good store
+    completes the run."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES ('0123456789ab')")
+        db.commit()
+    run = run_reflect(tmp_path, "tracking=local", "tracking.flush_timeout_s=20")
+    assert run.returncode == 1, run.output
+    assert "Traceback" not in run.output, run.output
+    (line,) = error_lines(run.output)
+    assert "Can't locate revision identified by '0123456789ab'" in line, line
+    assert f"skillopt-sync {run.out_dir}" in line, line
+    summary = json.loads((run.out_dir / "summary.json").read_text())
+    assert summary["minibatches"]["ok"] == summary["minibatches"]["total"] > 0
+
+    good = f"sqlite:///{tmp_path / 'good.db'}"
+    done = sync(tmp_path, run.out_dir, "--tracking-uri", good)
+    assert done.returncode == 0, done.stdout + done.stderr
+    synced = run_of(mlflow.MlflowClient(good), run.out_dir)
+    assert synced.info.status == "FINISHED"
+    assert synced.data.metrics["minibatches.total"] == summary["minibatches"]["total"]
 
 
 @pytest.mark.slow

@@ -4,13 +4,17 @@ A tracking server gets one request to its REST API (the experiment by name) with
 credentials (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME`/`PASSWORD`) and TLS settings
 (`MLFLOW_TRACKING_INSECURE_TLS`, `MLFLOW_TRACKING_SERVER_CERT_PATH`), under a hard deadline:
 a refused connection, an unknown host, a server that never answers, a 401/403 or a TLS error
-is one sentence naming the cause. A SQLite store's folder must exist and be writable. No
-MLflow import: the check costs milliseconds, not MLflow's start-up.
+is one sentence naming the cause. A SQLite store's folder must exist and be writable, and
+its file be a SQLite database; a database URI (PostgreSQL, MySQL, SQL Server) needs its driver
+installed and its server accepting connections; a URI scheme no store is registered for is
+refused. No MLflow import: the check costs milliseconds (a database URI imports SQLAlchemy to
+find its driver), not MLflow's start-up.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import json
 import os
 import socket
@@ -19,9 +23,12 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 DEADLINE_S = 12.0  # the whole check, DNS included
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}  # SQLAlchemy dialects
 
 
 def _headers() -> dict[str, str]:
@@ -60,7 +67,10 @@ def _cause(exc: BaseException, timeout_s: float) -> str:
 
 def _ask_server(uri: str, experiment: str, timeout_s: float) -> str | None:
     query = urllib.parse.urlencode({"experiment_name": experiment})
-    url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    parts = urllib.parse.urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]  # a user name in the URI is not urllib's to read
+    base = parts._replace(netloc=host).geturl().rstrip("/")
+    url = f"{base}/api/2.0/mlflow/experiments/get-by-name?{query}"
     request = urllib.request.Request(url, headers=_headers())
     context = _tls() if url.startswith("https:") else None
     try:
@@ -93,21 +103,72 @@ def _check_sqlite(uri: str) -> str | None:
         return f"the folder {folder} does not exist"
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"cannot write to {path}"
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return f"{path} is not a SQLite database"
     return None
+
+
+def _check_database(uri: str, port: int, timeout_s: float) -> str | None:
+    """The URI's database driver must be installed, and its server must accept a connection
+    on its host and port (the login is MLflow's to check; a URI without a host, a local Unix
+    socket, is left to MLflow)."""
+    from sqlalchemy.engine.url import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+        url.get_dialect().import_dbapi()
+    except ImportError as exc:
+        return (
+            f"its database driver is not installed ({exc}; for PostgreSQL: psycopg2-binary "
+            "and postgresql+psycopg2://)"
+        )
+    except ArgumentError as exc:
+        return f"not a database URI SQLAlchemy can use ({exc})"
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.hostname:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port or port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return _cause(exc, timeout_s)
+
+
+def _plugin_schemes() -> set[str]:
+    """URI schemes that installed MLflow plugins register tracking stores for."""
+    return {e.name for e in importlib.metadata.entry_points(group="mlflow.tracking_store")}
 
 
 def check_store(uri: str, *, experiment: str, timeout_s: float) -> str | None:
     """None if the store at `uri` can be used; else why not, in one sentence."""
     scheme = urllib.parse.urlsplit(uri).scheme
+    base = scheme.split("+", 1)[0]  # postgresql+psycopg2: the dialect, then its driver
     if scheme == "sqlite":
         return _check_sqlite(uri)
+    if base in DATABASE_PORTS:
+        port = DATABASE_PORTS[base]
+        return _bounded(lambda: _check_database(uri, port, min(timeout_s, DEADLINE_S)))
+    if (
+        scheme in ("", "file", "uc")
+        or scheme.startswith("databricks")
+        or scheme in _plugin_schemes()
+    ):
+        return None  # a local folder, or a store MLflow (or its plugin) checks itself
     if scheme not in ("http", "https"):
-        return None  # file stores and databases are checked by MLflow itself
+        return (
+            f"no tracking store for the scheme '{scheme}://' (expected http(s)://, sqlite:///, "
+            "postgresql://, mysql://, mssql://, file:// or a folder)"
+        )
+    return _bounded(lambda: _ask_server(uri, experiment, min(timeout_s, DEADLINE_S)))
+
+
+def _bounded(check: Callable[[], str | None]) -> str | None:
+    """The check's answer, or a timeout if it (DNS included) takes longer than the deadline."""
     found: list[str | None] = []
-    worker = threading.Thread(
-        target=lambda: found.append(_ask_server(uri, experiment, min(timeout_s, DEADLINE_S))),
-        daemon=True,
-    )
+    worker = threading.Thread(target=lambda: found.append(check()), daemon=True)
     worker.start()
     worker.join(DEADLINE_S)
     if not found:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass
 
-from skillopt.base.checks import check_bool, check_int, check_number, check_text
+from skillopt.base.checks import SettingError, check_bool, check_int, check_number, check_text
+
+PASSWORD_IN_URI = (
+    "expected no password in the URI (it would be logged with every run); give it in "
+    "MLFLOW_TRACKING_PASSWORD for a server, or PGPASSWORD or ~/.pgpass for PostgreSQL"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +42,10 @@ class TrackingSettings:
         check_bool("enabled", self.enabled)
         if self.enabled:
             check_text("uri", self.uri)
+            parts = urllib.parse.urlsplit(self.uri)
+            if parts.password:
+                masked = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+                raise SettingError("uri", masked.geturl(), PASSWORD_IN_URI)
         check_text("experiment", self.experiment)
         check_text("run_name", self.run_name, optional=True)
         check_bool("trace_llm_calls", self.trace_llm_calls)

@@ -72,10 +72,11 @@ class RunUploader:
         if not self.uri:
             raise SkillOptError(f"{out_dir}: the job was not tracked; give a tracking URI")
         self.progress = Progress.load(out_dir, self.uri)
-        from mlflow.tracing.client import TracingClient
-
-        self.client = client_for(self.uri)
-        self.traces = TracingClient(self.uri)
+        # Connected at the first pass (`_connect`), where a store that cannot be reached is
+        # one more failed pass: logged, kept in the progress, tried again.
+        self.client: Any = None
+        self.traces: Any = None
+        self.registrar: Any = None
         kind = job_kind_named(identity.kind)
         skill = Path(identity.skill_path) if identity.skill_path else None
         remote = self.uri.startswith(("http://", "https://"))
@@ -84,7 +85,6 @@ class RunUploader:
             self.progress.artifacts,
             parallel=UPLOADS_AT_ONCE if remote else 1,
         )
-        self.registrar = SkillRegistrar(self.client)
         self._opened = False
         self._created = False  # this uploader created the run (nothing to continue)
         self._stale_error = False  # the run carries an earlier attempt's error tag
@@ -117,6 +117,7 @@ class RunUploader:
         if not final and time.monotonic() - self._failed_at < RETRY_AFTER_S:
             return progress.complete
         try:
+            self._connect()
             self._ensure_run()
             if not self._opened:
                 self._open()
@@ -139,6 +140,14 @@ class RunUploader:
         return progress.complete
 
     # ---------------------------------------------------------------- the run itself
+    def _connect(self) -> None:
+        if self.client is not None:
+            return
+        from mlflow.tracing.client import TracingClient
+
+        client, traces = client_for(self.uri), TracingClient(self.uri)
+        self.client, self.traces, self.registrar = client, traces, SkillRegistrar(client)
+
     def _ensure_run(self) -> None:
         progress, identity = self.progress, self.identity
         if progress.run_id is not None:
@@ -301,14 +310,16 @@ class RunUploader:
 
 
 def _log_dataset(client: Any, run_id: str, dataset: Any) -> None:
-    """Log the dataset input, once more if the first try fails: the store's get-or-create of
-    a dataset is not atomic, so of two jobs of a sweep that log the same data at the same
-    moment one gets a unique-constraint error; its second try finds the other's dataset."""
+    """Log the dataset input, once more after a unique-constraint error: the store's
+    get-or-create of a dataset is not atomic, so of two jobs of a sweep that log the same data
+    at the same moment one gets that error; its second try finds the other's dataset."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.log_inputs(run_id, datasets=[dataset])
     except MlflowException as exc:
+        if "unique" not in str(exc).lower():
+            raise
         log.info("tracking: logging the dataset input again after: %s", str(exc)[:200])
         client.log_inputs(run_id, datasets=[dataset])
 
